@@ -1,0 +1,3 @@
+from pdiff.cli import run
+
+run()

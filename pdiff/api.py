@@ -1,0 +1,158 @@
+"""The Python API: text in, results out. The CLI is a thin layer over these functions.
+
+Order of work in one call: parse and check the input; start the symbolic worker (a forked, bounded process);
+meanwhile evaluate the partials with autograd in this process; then collect the exact side until the deadline.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Mapping, Sequence
+
+import sympy as sp
+
+from pdiff import bounds, symbolic
+from pdiff.errors import InputError
+from pdiff.notation import Partial, first_partials, parse_partial, parse_wrt
+from pdiff.parse import parse
+from pdiff.points import check_points, coerce_point
+from pdiff.results import DiffReport, DiffResult, Status
+
+# agreement between autograd and the exact value: |autograd - exact| <= atol + rtol * |exact|
+TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-3, 1e-5)}
+SIMPLIFY_SECONDS = 2.0  # at most this long per derivative; simplification is polish, not the answer
+
+
+def parse_expression(text: str) -> tuple[list[sp.Expr], bool]:
+    """The components of an expression and whether it was written as a vector `[f1, f2]`."""
+    parsed = parse(text)
+    return (parsed, True) if isinstance(parsed, list) else ([parsed], False)
+
+
+def resolve_partials(partials: Sequence[str], wrt: str | Sequence[str] | None,
+                     variables: list[str]) -> list[Partial]:
+    """PARTIAL arguments and --wrt → Partials; with neither, every first partial."""
+    resolved = [parse_partial(text, variables) for text in partials]
+    if wrt:
+        resolved.append(parse_wrt(wrt if isinstance(wrt, str) else ",".join(wrt)))
+    return resolved or first_partials(variables)
+
+
+def _point_label(point: dict[str, sp.Expr]) -> str:
+    return ", ".join(f"{name}={symbolic.to_display(value)}" for name, value in point.items())
+
+
+def _numeric(components, variables, partials, points, dtype, device, deadline):
+    """Autograd values [component][partial][point] as floats; None where the deadline passed."""
+    import torch  # heavy: imported only when there is numeric work
+
+    from pdiff.autodiff import DeadlineExceeded, partials_at, resolve_device, resolve_dtype
+    from pdiff.lower import lower
+
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    needed = sorted({*variables, *(n for p in partials for n in p.wrt)})
+    columns = {name: torch.tensor([float(sp.N(point[name], 17)) for point in points],
+                                  dtype=torch_dtype, device=torch_device) for name in needed}
+    values = []
+    for component in components:
+        program = lower(component, needed)
+        try:
+            tensors = partials_at(program, columns, [p.wrt for p in partials], deadline)
+            values.append([t.cpu().tolist() for t in tensors])
+        except DeadlineExceeded:
+            values.append([None] * len(partials))
+    return values, str(torch_device)
+
+
+def _judge(autograd: float | None, value: float | None, rtol: float, atol: float) -> tuple[Status, str | None]:
+    if autograd is None:
+        return Status.TIMEOUT, "autograd did not finish in time"
+    if not math.isfinite(autograd):
+        return Status.NON_FINITE, f"autograd gives {autograd} (not a finite number)"
+    if value is None:
+        return Status.OK, None
+    if not math.isfinite(value):
+        return Status.DISAGREE, f"autograd gives {autograd!r} but the exact value is not a finite real number"
+    if abs(autograd - value) > atol + rtol * abs(value):
+        return Status.DISAGREE, f"autograd {autograd!r} and exact {value!r} differ by {abs(autograd - value):.3g}"
+    return Status.OK, None
+
+
+def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequence[str] | None = None,
+               at: Sequence[str | Mapping[str, object]] = (), dtype: str = "float64", device: str = "auto",
+               timeout: float = bounds.DEFAULT_TIMEOUT, symbolic_side: bool = True,
+               memory_mb: int = bounds.DEFAULT_MEMORY_MB) -> DiffReport:
+    """Partial derivatives of `expression` at the points `at`, by autograd beside the exact symbolic answer.
+
+    >>> report = derivative("x^2*y + x*y^2", ["d2f/dxdy"], at=["x=2,y=3"])
+    >>> report.results[0].autograd
+    10.0
+    """
+    start = time.monotonic()
+    deadline = start + timeout
+    if timeout <= 0:
+        raise InputError("--timeout must be positive")
+    components, is_vector = parse_expression(expression)
+    variables = symbolic.variables_of(components)
+    wanted = resolve_partials(partials, wrt, variables)
+    points = [coerce_point(p) for p in at]
+    needed = sorted({*variables, *(n for p in wanted for n in p.wrt)})
+    check_points(points, needed)
+    if not points and not symbolic_side:
+        raise InputError("nothing to compute: give a point with --at, or drop --no-symbolic")
+
+    worker = None
+    if symbolic_side:
+        wrts = [p.wrt for p in wanted]
+        worker = bounds.BoundedWorker(
+            lambda: symbolic.diff_jobs(components, wrts, points, SIMPLIFY_SECONDS, bounds.alarm), memory_mb)
+    try:
+        numeric, device_name = (_numeric(components, variables, wanted, points, dtype, device, deadline)
+                                if points else (None, device))
+    finally:
+        outcome = worker.collect(deadline) if worker else None
+
+    derivatives, exact, simplest = {}, {}, {}
+    for message in outcome.messages if outcome else ():
+        kind, c, p, *rest = message
+        if kind == "derivative":
+            derivatives[c, p] = rest[0]
+        elif kind == "simplified":
+            simplest[c, p] = rest[0]
+        else:
+            exact[c, p, rest[0]] = (rest[1], rest[2])
+
+    rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float64"])
+    missing = (f"the symbolic side failed: {outcome.error}" if outcome and outcome.error
+               else f"the symbolic side did not finish within {timeout:g} s")
+    results, problems = [], []
+    for c in range(len(components)):
+        for p, partial in enumerate(wanted):
+            text = simplest.get((c, p), derivatives.get((c, p)))
+            label = partial.text + (f" of component {c + 1}" if is_vector else "")
+            if not points:
+                status = Status.SYMBOLIC if text is not None else Status.TIMEOUT
+                results.append(DiffResult(partial.text, partial.wrt, c if is_vector else None, None, None, text,
+                                          None, None, None, None, status))
+                if text is None:
+                    problems.append(f"{label}: no symbolic derivative ({missing})")
+                continue
+            for j, point in enumerate(points):
+                exact_text, value = exact.get((c, p, j), (None, None))
+                autograd = numeric[c][p][j]
+                status, note = _judge(autograd, value, rtol, atol)
+                if status is Status.OK and symbolic_side and exact_text is None:
+                    status, note = Status.TIMEOUT, f"no exact value ({missing})"
+                error = (abs(autograd - value) if autograd is not None and value is not None
+                         and math.isfinite(autograd) and math.isfinite(value) else None)
+                floats = {name: float(sp.N(v, 17)) for name, v in point.items()}
+                results.append(DiffResult(partial.text, partial.wrt, c if is_vector else None, floats,
+                                          _point_label(point), text, exact_text, value, autograd, error,
+                                          status, note))
+                if note:
+                    problems.append(f"{label} at {_point_label(point)}: {note}")
+    shown = components if is_vector else components[0]
+    return DiffReport(expression, symbolic.to_text(shown), symbolic.to_display(shown), tuple(variables), is_vector,
+                      dtype, device_name, (rtol, atol), tuple(results), tuple(dict.fromkeys(problems)))

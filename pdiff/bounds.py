@@ -1,0 +1,152 @@
+"""Time and memory bounds around work that can blow up (SymPy above all).
+
+Signals reach only the main thread and cannot stop a C loop, so unbounded work runs in a forked worker process
+with an address-space limit; the parent reads its messages as they come and kills it at the deadline, keeping
+whatever finished. Inside the worker, SIGALRM bounds optional steps (simplify) more tightly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import resource
+import select
+import signal
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+DEFAULT_TIMEOUT = 20.0
+DEFAULT_MEMORY_MB = 2048  # address space a worker may add to what it inherits
+
+
+@dataclass
+class WorkerOutcome:
+    """What a bounded worker produced: its messages, and why it stopped."""
+
+    messages: list = field(default_factory=list)
+    finished: bool = False  # the work ran to its end
+    timed_out: bool = False
+    error: str | None = None  # a failure inside the worker (memory exhausted, a bug)
+
+
+@contextlib.contextmanager
+def alarm(seconds: float):
+    """Raise TimeoutError in the main thread after `seconds` (interrupts pure-Python work only)."""
+    if seconds <= 0:
+        raise TimeoutError()
+
+    def _ring(_signum, _frame):
+        raise TimeoutError()
+
+    previous = signal.signal(signal.SIGALRM, _ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _virtual_memory_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
+def _send(fd: int, message) -> None:
+    data = pickle.dumps(message)
+    payload = struct.pack("!I", len(data)) + data
+    while payload:
+        payload = payload[os.write(fd, payload):]
+
+
+def _child(write_fd: int, work: Callable[[], Iterator], memory_mb: int) -> None:
+    try:
+        limit = _virtual_memory_bytes() + memory_mb * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        for message in work():
+            _send(write_fd, ("item", message))
+        _send(write_fd, ("done", None))
+    except MemoryError:
+        _send(write_fd, ("error", f"ran out of memory (limit {memory_mb} MB)"))
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent as a message
+        _send(write_fd, ("error", f"{type(exc).__name__}: {exc}"[:300]))
+
+
+class _Reader:
+    def __init__(self, fd: int):
+        self.fd, self.buffer = fd, b""
+
+    def feed(self) -> bool:
+        chunk = os.read(self.fd, 1 << 16)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def messages(self) -> Iterator:
+        while len(self.buffer) >= 4:
+            (size,) = struct.unpack("!I", self.buffer[:4])
+            if len(self.buffer) < 4 + size:
+                return
+            data, self.buffer = self.buffer[4:4 + size], self.buffer[4 + size:]
+            yield pickle.loads(data)  # written by our own child process, never user data
+
+
+class BoundedWorker:
+    """Runs `work` (a generator function) in a forked process; collect() gathers its messages until a deadline."""
+
+    def __init__(self, work: Callable[[], Iterator], memory_mb: int = DEFAULT_MEMORY_MB):
+        read_fd, write_fd = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the worker
+            os.close(read_fd)
+            try:
+                _child(write_fd, work, memory_mb)
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        self.reader = _Reader(read_fd)
+        self.outcome = WorkerOutcome()
+
+    def collect(self, deadline: float) -> WorkerOutcome:
+        """Read messages until the worker ends or `deadline` (time.monotonic()) passes; then stop it."""
+        outcome = self.outcome
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    outcome.timed_out = True
+                    break
+                ready, _, _ = select.select([self.reader.fd], [], [], remaining)
+                if not ready:
+                    continue
+                open_ = self.reader.feed()
+                ended = False
+                for kind, payload in self.reader.messages():
+                    if kind == "item":
+                        outcome.messages.append(payload)
+                    elif kind == "done":
+                        outcome.finished = ended = True
+                    else:
+                        outcome.error, ended = payload, True
+                if ended:
+                    break
+                if not open_:
+                    outcome.error = outcome.error or "the symbolic worker stopped unexpectedly"
+                    break
+        finally:
+            self.close()
+        return outcome
+
+    def close(self) -> None:
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            os.close(self.reader.fd)
+            self.pid = 0

@@ -1,0 +1,82 @@
+"""The Typer app: options → library calls → renderers. The one place that maps exceptions to exit codes.
+
+Heavy modules (torch, sympy, the engine) are imported inside commands, so `pdiff --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import typer
+
+from pdiff import __version__
+from pdiff.errors import ExitCode, ParseError, PdiffError
+
+app = typer.Typer(
+    name="pdiff",
+    help="Partial derivatives of typed expressions at points, by autograd beside the exact symbolic answer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pdiff {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
+                                           help="Show the version and exit."),
+) -> None:
+    """Partial derivatives of typed expressions at points, by autograd beside the exact symbolic answer.
+
+    Exit status: 0 every answer is finite and agrees with the exact value; 1 some answer is non-finite,
+    disagrees or timed out; 2 bad input or usage.
+    """
+
+
+def error_line(message: str) -> None:
+    """One message on stderr, prefixed with the program name."""
+    typer.echo(f"pdiff: {message}", err=True)
+
+
+@contextmanager
+def reported_errors(debug: bool) -> Iterator[None]:
+    """Turn pdiff's exceptions into one line on stderr and the matching exit status (a traceback with --debug)."""
+    try:
+        yield
+    except PdiffError as exc:
+        if debug:
+            traceback.print_exc()
+        error_line(f"error: {exc}")
+        if isinstance(exc, ParseError) and exc.caret():
+            typer.echo(exc.caret(), err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _register_commands() -> None:
+    from pdiff.commands import diff  # noqa: F401 - registers the command on `app`
+
+
+_register_commands()
+
+
+def run() -> None:
+    """Console-script entry point."""
+    # a closed pipe (`pdiff ... | head -1`) ends the process quietly, as for other Unix tools
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    app(prog_name="pdiff")

@@ -1,0 +1,42 @@
+"""`pdiff diff`: partial derivatives at points, autograd beside the exact answer."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from pdiff.cli import app, error_line, reported_errors
+from pdiff.commands import options
+
+
+@app.command()
+def diff(
+    expression: str = typer.Argument(..., help='The function, e.g. "x^2 sin(y) + y^3 cos(x)" or "[x^2, x y]".'),
+    partials: Optional[List[str]] = typer.Argument(
+        None, help="Partials such as df/dx, d2f/dxdy, ∂²f/∂x∂y, f_xy (default: every first partial)."),
+    at: List[str] = options.At,
+    wrt: Optional[str] = options.Wrt,
+    fmt: str = options.Format,
+    dtype: str = options.Dtype,
+    device: str = options.Device,
+    timeout: float = options.Timeout,
+    no_symbolic: bool = typer.Option(False, "--no-symbolic", help="Skip the exact SymPy side."),
+    debug: bool = options.Debug,
+) -> None:
+    """Partial derivatives of EXPRESSION, at each --at point, beside the exact symbolic answer.
+
+    Leibniz d2f/dxdy means ∂/∂x(∂f/∂y) (y first); subscript f_xy means (f_x)_y (x first).
+    Without --at, prints the symbolic derivatives only.
+    """
+    with reported_errors(debug):
+        from pdiff import api, render
+
+        report = api.derivative(expression, partials or [], wrt=wrt, at=at, dtype=dtype, device=device,
+                                timeout=timeout, symbolic_side=not no_symbolic)
+    options.write(options.resolved_format(fmt), table=lambda: render.diff_table(report),
+                  plain=lambda: render.diff_plain(report), json=lambda: render.diff_json(report),
+                  jsonl=lambda: render.diff_jsonl(report), csv=lambda: render.diff_csv(report))
+    for problem in report.problems:
+        error_line(problem)
+    raise typer.Exit(report.exit_code)

@@ -1,0 +1,60 @@
+"""Options shared by the commands, and writing a rendered report to stdout."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Iterable, List, Optional
+
+import typer
+
+from pdiff.bounds import DEFAULT_TIMEOUT
+
+FORMAT_HELP = "auto (a table on a terminal, plain otherwise), table, plain, json, jsonl or csv."
+
+
+def _check_format(value: str) -> str:
+    from pdiff.render import FORMATS
+
+    if value not in FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}")
+    return value
+
+
+def _check_timeout(value: float) -> float:
+    if not value > 0:
+        raise typer.BadParameter("must be a positive number of seconds")
+    return value
+
+
+At = typer.Option([], "--at", "-a", help="A point, e.g. x=2,y=pi/4 (repeat for several points).",
+                  metavar="x=VALUE,...")
+Wrt = typer.Option(None, "--wrt", help="Variables in application order, e.g. x,y for ∂/∂y(∂f/∂x).")
+Format = typer.Option("auto", "--format", "-f", help=FORMAT_HELP, callback=_check_format)
+Dtype = typer.Option("float64", "--dtype", help="float64 or float32.")
+Device = typer.Option("auto", "--device", help="auto (cuda when available), cpu, cuda or mps.")
+Timeout = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Seconds for the whole computation.",
+                       callback=_check_timeout)
+Debug = typer.Option(False, "--debug", help="Show a traceback on errors.")
+
+
+def resolved_format(name: str) -> str:
+    """auto → table on a terminal, plain on a pipe."""
+    if name != "auto":
+        return name
+    return "table" if sys.stdout.isatty() else "plain"
+
+
+def write(fmt: str, *, table: Callable, plain: Callable[[], Iterable[str]], json: Callable[[], str],
+          jsonl: Callable[[], Iterable[str]], csv: Callable[[], str]) -> None:
+    """Write one report to stdout in the chosen format (each renderer is called only when chosen)."""
+    if fmt == "table":
+        from rich.console import Console
+
+        Console(soft_wrap=False).print(table())
+    elif fmt in ("plain", "jsonl"):
+        for line in (plain if fmt == "plain" else jsonl)():
+            sys.stdout.write(line + "\n")
+    else:
+        text = json() if fmt == "json" else csv()
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()

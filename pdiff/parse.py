@@ -1,0 +1,351 @@
+"""Text → SymPy expression, by a real grammar (lark, LALR) and an allow-list of functions.
+
+No user text ever reaches eval/exec/sympify: the grammar accepts only numbers, names, operators, brackets and calls,
+and the transformer builds SymPy objects directly from an allow-list. Variables are real SymPy symbols.
+
+How ambiguous text is read (documented in the README):
+- a multi-letter name is one variable (`xy` is the variable xy, not x*y; write `x y` or `x*y` for the product);
+- implicit multiplication binds tighter than `*` and `/`: `1/2x` is 1/(2x), and `x^2 y` is (x^2)*y;
+- a function without parentheses takes the implicit product that follows it, up to the next operator or function:
+  `sin x^2` is sin(x^2), `sin 2x` is sin(2x), `sin x cos x` is sin(x)*cos(x), `sin x + 1` is sin(x)+1;
+- `sin^2 x` and `sin^2(x)` are (sin x)^2; `^` and `**` are right-associative: `2^3^2` is 2^9; `-x^2` is -(x^2);
+- `e` is Euler's number and `pi` is π; `e^x` is exp(x); `log` and `ln` are natural logarithms.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import sympy as sp
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from pdiff.errors import LimitError, ParseError
+
+MAX_LENGTH = 20_000  # characters in one expression
+MAX_NUMBER_BITS = 100_000  # an exact number may need at most this many bits (about 30,000 digits)
+MAX_DEPTH = 400  # nesting depth of brackets and calls
+RESERVED = {"e", "E", "pi", "I", "oo", "nan", "zoo"}
+
+
+def _cbrt(x):
+    # the real cube root, so cbrt(-8) = -2 (SymPy's cbrt is the principal complex root)
+    return sp.sign(x) * sp.Abs(x) ** sp.Rational(1, 3)
+
+
+def _log(x, base=None):
+    return sp.log(x) if base is None else sp.log(x, base)
+
+
+# name → (SymPy constructor, allowed argument counts); the only callables user text can reach
+FUNCTIONS: dict[str, tuple[object, tuple[int, ...]]] = {
+    "sin": (sp.sin, (1,)), "cos": (sp.cos, (1,)), "tan": (sp.tan, (1,)),
+    "cot": (sp.cot, (1,)), "sec": (sp.sec, (1,)), "csc": (sp.csc, (1,)),
+    "asin": (sp.asin, (1,)), "acos": (sp.acos, (1,)), "atan": (sp.atan, (1,)),
+    "acot": (sp.acot, (1,)), "asec": (sp.asec, (1,)), "acsc": (sp.acsc, (1,)),
+    "atan2": (sp.atan2, (2,)),
+    "sinh": (sp.sinh, (1,)), "cosh": (sp.cosh, (1,)), "tanh": (sp.tanh, (1,)),
+    "coth": (sp.coth, (1,)), "sech": (sp.sech, (1,)), "csch": (sp.csch, (1,)),
+    "asinh": (sp.asinh, (1,)), "acosh": (sp.acosh, (1,)), "atanh": (sp.atanh, (1,)),
+    "acoth": (sp.acoth, (1,)), "asech": (sp.asech, (1,)), "acsch": (sp.acsch, (1,)),
+    "exp": (sp.exp, (1,)), "ln": (sp.log, (1,)), "log": (_log, (1, 2)),
+    "log10": (lambda x: sp.log(x, 10), (1,)), "log2": (lambda x: sp.log(x, 2), (1,)),
+    "sqrt": (sp.sqrt, (1,)), "cbrt": (_cbrt, (1,)),
+    "abs": (sp.Abs, (1,)), "Abs": (sp.Abs, (1,)), "sign": (sp.sign, (1,)), "sgn": (sp.sign, (1,)),
+    "erf": (sp.erf, (1,)), "min": (sp.Min, (2, None)), "max": (sp.Max, (2, None)),
+}
+# the names students and other tools use for the same functions
+for _short in ("sin", "cos", "tan", "cot", "sec", "csc", "sinh", "cosh", "tanh", "coth", "sech", "csch"):
+    FUNCTIONS["arc" + _short] = FUNCTIONS["a" + _short]
+for _short in ("sinh", "cosh", "tanh", "coth", "sech", "csch"):
+    FUNCTIONS["ar" + _short] = FUNCTIONS["a" + _short]
+
+_FUNC_PATTERN = "|".join(sorted(FUNCTIONS, key=len, reverse=True))
+
+GRAMMAR = r"""
+?start: expr
+      | "[" expr ("," expr)* ","? "]"     -> vector
+
+?expr: term
+     | expr "+" term                       -> add
+     | expr "-" term                       -> sub
+
+?term: unary
+     | term "*" unary                      -> mul
+     | term "/" unary                      -> div
+
+?unary: implicit
+      | "-" unary                          -> neg
+      | "+" unary
+
+// implicit multiplication: `2x`, `3 sin(x)`, `x y`, `(x+1)(x-1)`
+?implicit: power
+         | implicit power                  -> mul
+
+?power: atom
+      | atom POW exponent                  -> pow
+
+?exponent: power
+         | "-" exponent                    -> neg
+         | "+" exponent
+
+?atom: NUMBER                              -> number
+     | NAME                                -> name
+     | NAME "(" args ")"                   -> name_call
+     | "(" expr ")"
+     | FUNC "(" args ")"                   -> call
+     | FUNC POW exponent_number "(" args ")"   -> call_power
+     | FUNC bare_arg                       -> call_bare
+     | FUNC POW exponent_number bare_arg   -> call_power_bare
+
+exponent_number: NUMBER | "-" NUMBER -> neg_number | "(" "-"? NUMBER ")"
+
+// the argument of a function written without parentheses: an implicit product without functions;
+// it cannot start with "(" (that is a call: `sin(x)^2` is (sin x)^2)
+?bare_arg: bare_first
+         | bare_arg bare_power             -> mul
+?bare_first: bare_leaf
+           | bare_leaf POW exponent        -> pow
+?bare_leaf: NUMBER                         -> number
+          | NAME                           -> name
+?bare_power: bare_atom
+           | bare_atom POW exponent        -> pow
+?bare_atom: NUMBER                         -> number
+          | NAME                           -> name
+          | "(" expr ")"
+
+args: expr ("," expr)*
+
+POW: "^" | "**"
+FUNC.2: /(FUNCS)(?![A-Za-z0-9_])/
+NAME: /[A-Za-z_][A-Za-z0-9_]*/
+NUMBER: /(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/
+
+%ignore /[ \t]+/
+""".replace("FUNCS", _FUNC_PATTERN)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(GRAMMAR, parser="lalr", propagate_positions=False, maybe_placeholders=False)
+
+
+@lru_cache(maxsize=4096)
+def symbol(name: str) -> sp.Symbol:
+    """The SymPy symbol pdiff uses for a variable name (real-valued)."""
+    return sp.Symbol(name, real=True)
+
+
+def _check_number(value: sp.Expr) -> sp.Expr:
+    if isinstance(value, sp.Rational) and max(abs(value.p).bit_length(), abs(value.q).bit_length()) > MAX_NUMBER_BITS:
+        raise LimitError(f"number too large: more than {MAX_NUMBER_BITS} bits")
+    return value
+
+
+def _safe_pow(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
+    # SymPy evaluates rational powers of rationals eagerly: bound the size before it does (10^10^10 would hang)
+    if isinstance(exponent, sp.Rational) and base.is_number:
+        magnitude = abs(float(exponent)) if abs(exponent) < 10**15 else math.inf
+        if isinstance(base, sp.Rational):
+            bits = max(abs(base.p).bit_length(), abs(base.q).bit_length())
+        else:
+            bits = 64  # symbolic numbers (pi, sqrt(2)) stay symbolic unless the exponent expands them
+        if bits > 1 and magnitude * bits > MAX_NUMBER_BITS:
+            raise LimitError(f"power too large: the exact value would need more than {MAX_NUMBER_BITS} bits")
+    return _check_number(sp.Pow(base, exponent))
+
+
+class _ToSympy(Transformer):
+    """Builds SymPy objects from the parse tree; only allow-listed constructors are reachable."""
+
+    def number(self, items):
+        (token,) = items
+        text = str(token)
+        mantissa, _, exp = text.lower().partition("e")
+        if exp and abs(int(exp)) > 400:
+            raise LimitError(f"number out of range: {text}")
+        if len(mantissa) > 1000:
+            raise LimitError("number has too many digits")
+        if "." in mantissa or exp:
+            # decimals are exact: 0.1 is 1/10, so exact values stay exact
+            return _check_number(sp.Rational(mantissa) * sp.Integer(10) ** int(exp or 0))
+        return sp.Integer(mantissa)
+
+    def neg_number(self, items):
+        return -self.number(items)
+
+    def exponent_number(self, items):
+        return items[0] if isinstance(items[0], sp.Basic) else self.number(items)
+
+    def name(self, items):
+        (token,) = items
+        text = str(token)
+        if text == "pi":
+            return sp.pi
+        if text in ("e", "E"):
+            return sp.E
+        if text.startswith("_"):
+            raise ParseError(f"names may not start with '_': {text!r}", column=token.start_pos)
+        if text in RESERVED:
+            raise ParseError(f"{text!r} is reserved and cannot be a variable", column=token.start_pos)
+        if len(text) > 64:
+            raise LimitError("variable name longer than 64 characters")
+        return symbol(text)
+
+    def name_call(self, items):
+        token, args = items
+        text = str(token)
+        if len(text) == 1 and len(args) == 1:
+            # x(x+1) is multiplication: one-letter names are never functions
+            return self.name([token]) * args[0]
+        raise ParseError(f"unknown function {text!r} (to multiply, write {text}*(...))", column=token.start_pos)
+
+    def args(self, items):
+        return list(items)
+
+    def _apply(self, token: Token, args: list) -> sp.Expr:
+        name = str(token)
+        constructor, counts = FUNCTIONS[name]
+        if counts[-1] is None:
+            if len(args) < counts[0]:
+                raise ParseError(f"{name}() takes at least {counts[0]} arguments", column=token.start_pos)
+        elif len(args) not in counts:
+            want = " or ".join(str(c) for c in counts)
+            raise ParseError(f"{name}() takes {want} argument{'s' if counts != (1,) else ''}, got {len(args)}",
+                             column=token.start_pos)
+        return constructor(*args)
+
+    def call(self, items):
+        token, args = items
+        return self._apply(token, args)
+
+    def call_bare(self, items):
+        token, arg = items
+        return self._apply(token, [arg])
+
+    def call_power(self, items):
+        token, _pow, exponent, args = items
+        return _safe_pow(self._apply(token, args), exponent)
+
+    def call_power_bare(self, items):
+        token, _pow, exponent, arg = items
+        return _safe_pow(self._apply(token, [arg]), exponent)
+
+    @v_args(inline=True)
+    def add(self, a, b):
+        return a + b
+
+    @v_args(inline=True)
+    def sub(self, a, b):
+        return a - b
+
+    @v_args(inline=True)
+    def mul(self, a, b):
+        return _check_number(a * b)
+
+    @v_args(inline=True)
+    def div(self, a, b):
+        if b == 0:
+            return sp.zoo if a != 0 else sp.nan
+        return _check_number(a / b)
+
+    @v_args(inline=True)
+    def neg(self, a):
+        return -a
+
+    @v_args(inline=True)
+    def pow(self, base, _op, exponent):
+        return _safe_pow(base, exponent)
+
+    def vector(self, items):
+        return list(items)
+
+
+_TRANSLATE = str.maketrans({"·": "*", "×": "*", "−": "-", "²": "^2", "³": "^3"})
+
+
+def _describe(token: Token | None) -> str:
+    if token is None or token.type == "$END":
+        return "end of input"
+    return repr(str(token))
+
+
+def _parse_tree(text: str):
+    try:
+        return _parser().parse(text)
+    except UnexpectedCharacters as exc:
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        if not char.isascii():
+            msg = f"unsupported character {char!r} (U+{ord(char):04X}); use plain ASCII"
+        elif char in "'\"":
+            msg = "strings are not allowed"
+        elif char in ".":
+            msg = "unexpected '.': attribute access is not allowed"
+        else:
+            msg = f"unexpected character {char!r}"
+        raise ParseError(msg, text, exc.pos_in_stream) from None
+    except UnexpectedEOF:
+        raise ParseError("unexpected end of expression (missing an operand or a closing bracket?)",
+                         text, len(text)) from None
+    except UnexpectedToken as exc:
+        if exc.token.type == "$END":
+            raise ParseError("unexpected end of expression (missing an operand or a closing bracket?)",
+                             text, len(text)) from None
+        raise ParseError(f"unexpected {_describe(exc.token)}", text, exc.token.start_pos) from None
+    except UnexpectedInput as exc:  # pragma: no cover - lark's remaining cases
+        raise ParseError("could not parse the expression", text, getattr(exc, "pos_in_stream", None)) from None
+
+
+def _nesting_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
+def parse(text: str) -> sp.Expr | list[sp.Expr]:
+    """Parse an expression (or a bracketed vector `[f1, f2]`, returned as a list) into SymPy."""
+    if len(text) > MAX_LENGTH:
+        raise LimitError(f"expression longer than {MAX_LENGTH} characters")
+    text = text.translate(_TRANSLATE)
+    if not text.strip():
+        raise ParseError("empty expression")
+    if _nesting_depth(text) > MAX_DEPTH:
+        raise LimitError(f"expression nested deeper than {MAX_DEPTH} levels")
+    tree = _parse_tree(text)
+    try:
+        result = _ToSympy().transform(tree)
+    except VisitError as exc:
+        inner = exc.orig_exc
+        if isinstance(inner, ParseError) and inner.text is None:
+            inner.text = text
+        if isinstance(inner, (ParseError, LimitError)):
+            raise inner from None
+        if isinstance(inner, RecursionError):
+            raise LimitError("expression nested too deeply") from None
+        raise ParseError(f"could not build the expression: {inner}", text) from None
+    except RecursionError:
+        raise LimitError("expression nested too deeply") from None
+    return result
+
+
+def parse_scalar(text: str) -> sp.Expr:
+    """Parse one scalar expression; a vector is an input error."""
+    result = parse(text)
+    if isinstance(result, list):
+        raise ParseError("expected one expression, got a vector", text, 0)
+    return result
+
+
+def parse_number(text: str) -> sp.Expr:
+    """Parse an exact real number such as `pi/4`, `sqrt(2)`, `-1/3` or `1e-3` (no variables)."""
+    value = parse_scalar(text)
+    if value.free_symbols:
+        names = ", ".join(sorted(s.name for s in value.free_symbols))
+        raise ParseError(f"expected a number, found variable {names}", text)
+    return value

@@ -1,0 +1,84 @@
+"""Points: `--at x=2,y=1` → exact values per variable, checked against the variables a call needs."""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping, Sequence
+
+import sympy as sp
+
+from pdiff.errors import InputError, PointError
+from pdiff.parse import parse_number
+
+_ASSIGNMENT = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside brackets, so `x=atan2(1,2),y=1` keeps atan2's comma."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def parse_point(text: str) -> dict[str, sp.Expr]:
+    """`x=2,y=pi/4` → {"x": 2, "y": pi/4} as exact real numbers."""
+    point: dict[str, sp.Expr] = {}
+    for part in _split_top_level(text):
+        if not part.strip():
+            continue
+        match = _ASSIGNMENT.fullmatch(part)
+        if not match or not match.group(2):
+            raise PointError(f"cannot read {part.strip()!r} in --at {text!r}: write it like x=2,y=pi/4")
+        name, value_text = match.groups()
+        if name in point:
+            raise PointError(f"variable {name!r} given twice in --at {text!r}")
+        try:
+            value = parse_number(value_text)
+        except InputError as exc:
+            raise PointError(f"--at {name}={value_text}: {exc}") from None
+        if value.is_real is False or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            raise PointError(f"--at {name}={value_text} is not a finite real number")
+        point[name] = value
+    if not point:
+        raise PointError(f"--at {text!r} names no variable")
+    return point
+
+
+def coerce_point(point: str | Mapping[str, object]) -> dict[str, sp.Expr]:
+    """A point from the API: a string like "x=1,y=2" or a mapping of names to numbers or number strings."""
+    if isinstance(point, str):
+        return parse_point(point)
+    result = {}
+    for name, value in point.items():
+        if isinstance(value, str):
+            result[name] = parse_number(value)
+        elif isinstance(value, bool) or not isinstance(value, (int, float, sp.Expr)):
+            raise PointError(f"value of {name!r} must be a number, got {type(value).__name__}")
+        elif isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise PointError(f"value of {name!r} is not finite: {value}")
+            result[name] = sp.Rational(value)  # the float's exact binary value
+        else:
+            result[name] = sp.Integer(value) if isinstance(value, int) else value
+    return result
+
+
+def check_points(points: Sequence[dict[str, sp.Expr]], needed: Sequence[str]) -> None:
+    """Every point gives exactly the needed variables; otherwise an input error naming the culprit."""
+    needed_set = set(needed)
+    for point in points:
+        missing = [name for name in needed if name not in point]
+        if missing:
+            raise PointError(f"--at gives no value for {', '.join(missing)}")
+        unknown = sorted(set(point) - needed_set)
+        if unknown:
+            listed = ", ".join(needed) or "none"
+            raise PointError(f"--at names {', '.join(unknown)}, which is not a variable here (variables: {listed})")

@@ -1,0 +1,153 @@
+"""Results → Rich renderables, plain lines, JSON and CSV. No math here, and nothing is printed: the CLI prints.
+
+JSON field names are a public contract (documented in the README): add fields, never rename them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Iterable
+
+from pdiff.results import CONVENTION, DiffReport, DiffResult, Status
+
+FORMATS = ("auto", "table", "plain", "json", "jsonl", "csv")
+
+
+def json_number(value: float | None) -> float | None:
+    """JSON has no inf or nan: those become null (the result's status says why)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _result_record(report: DiffReport, result: DiffResult) -> dict:
+    record = {
+        "partial": result.partial,
+        "wrt": list(result.wrt),
+        "point": result.point,
+        "derivative": result.derivative,
+        "exact": result.exact,
+        "value": json_number(result.value),
+        "autograd": json_number(result.autograd),
+        "abs_error": json_number(result.abs_error),
+        "status": result.status.value,
+        "note": result.note,
+    }
+    if report.is_vector:
+        record["component"] = result.component
+    return record
+
+
+def diff_json(report: DiffReport) -> str:
+    document = {
+        "expression": report.expression,
+        "variables": list(report.variables),
+        "dtype": report.dtype,
+        "device": report.device,
+        "results": [_result_record(report, r) for r in report.results],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def diff_jsonl(report: DiffReport) -> Iterable[str]:
+    for result in report.results:
+        yield json.dumps({"expression": report.expression, **_result_record(report, result)}, ensure_ascii=False)
+
+
+def _number_text(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def diff_plain(report: DiffReport) -> Iterable[str]:
+    """One line per answer: the autograd value in full precision, or the derivative when no point was given."""
+    for result in report.results:
+        if result.point is None:
+            yield result.derivative if result.derivative is not None else "timeout"
+        else:
+            yield "timeout" if result.autograd is None else repr(result.autograd)
+
+
+def diff_csv(report: DiffReport) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    head = ["partial", "wrt"] + (["component"] if report.is_vector else [])
+    names = sorted({name for r in report.results for name in (r.point or {})}, key=lambda n: (
+        n not in report.variables, n))
+    writer.writerow(head + names + ["derivative", "exact", "value", "autograd", "abs_error", "status"])
+    for r in report.results:
+        row = [r.partial, " ".join(r.wrt)] + ([r.component] if report.is_vector else [])
+        row += [repr(r.point[name]) if r.point else "" for name in names]
+        row += [r.derivative or "", r.exact or "", _number_text(r.value), _number_text(r.autograd),
+                _number_text(r.abs_error), r.status.value]
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+_STATUS_STYLE = {Status.OK: "", Status.SYMBOLIC: "", Status.NON_FINITE: "red", Status.DISAGREE: "red",
+                 Status.TIMEOUT: "yellow"}
+
+
+def _short(value: float | None) -> str:
+    return "—" if value is None else f"{value:.15g}"
+
+
+def _component_label(report: DiffReport, result: DiffResult) -> str:
+    return f"[{result.component + 1}] " if report.is_vector else ""
+
+
+def _exact_cell(result: DiffResult):
+    """The exact form, and its float below it when the form is not already a plain number."""
+    from rich.text import Text
+
+    if result.exact is None:
+        return Text("—")
+    cell = Text(result.exact.replace("**", "^"))
+    if result.value is not None and result.exact != _short(result.value):
+        cell.append(f"\n≈ {_short(result.value)}", style="dim")
+    return cell
+
+
+def diff_table(report: DiffReport):
+    """The expression as understood, each derivative once, then a table of values (15 significant digits)."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts = [Text.assemble(("f", "bold"), f"({', '.join(report.variables)}) = ", (report.display, "bold cyan")), ""]
+    derivatives = Table(box=None, show_header=False, pad_edge=False)
+    derivatives.add_column(style="bold")
+    derivatives.add_column(overflow="fold")
+    seen = set()
+    for r in report.results:
+        if (r.component, r.partial) not in seen:
+            seen.add((r.component, r.partial))
+            text = (r.derivative or "(did not finish)").replace("**", "^")
+            derivatives.add_row(f"{_component_label(report, r)}{r.partial} =", text)
+    parts.append(derivatives)
+
+    with_points = [r for r in report.results if r.point is not None]
+    if with_points:
+        troubled = any(r.status is not Status.OK for r in with_points)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for name, justify in (("partial", "left"), ("point", "left"), ("autograd", "right"),
+                              ("exact", "left"), ("|Δ|", "right")):
+            table.add_column(name, justify=justify, overflow="fold", min_width=16 if name == "exact" else None,
+                             no_wrap=name in ("partial", "point", "autograd"))
+        if troubled:
+            table.add_column("status")
+        for r in with_points:
+            style = _STATUS_STYLE[r.status]
+            row = [f"{_component_label(report, r)}{r.partial}", r.point_text or "",
+                   Text(_short(r.autograd), style=style), _exact_cell(r),
+                   "" if r.abs_error is None else f"{r.abs_error:.1e}"]
+            if troubled:
+                row.append(Text(r.status.value, style=style))
+            table.add_row(*row)
+        parts += ["", table]
+        rtol, atol = report.tolerance
+        parts.append(Text(f"{report.dtype} on {report.device}; agreement when |Δ| ≤ {atol:g} + {rtol:g}·|exact|.",
+                          style="dim"))
+    parts.append(Text(f"{CONVENTION}.", style="dim"))
+    return Group(*parts)

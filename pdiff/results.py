@@ -1,0 +1,59 @@
+"""Plain, frozen results passed from the engine to the renderers (no tensors, no SymPy objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pdiff.errors import ExitCode
+
+CONVENTION = "d2f/dxdy = ∂/∂x(∂f/∂y): y is applied first; f_xy = (f_x)_y: x first"
+
+
+class Status(str, Enum):
+    """How one answer came out; anything but OK and SYMBOLIC makes the exit status 1."""
+
+    OK = "ok"  # autograd is finite and agrees with the exact value (or the exact side was skipped)
+    SYMBOLIC = "symbolic"  # no point was given: the symbolic derivative only
+    NON_FINITE = "non-finite"  # inf or nan: outside the domain, a singularity, or overflow
+    DISAGREE = "disagree"  # autograd and the exact value differ beyond the tolerance
+    TIMEOUT = "timeout"  # part of the answer did not finish within --timeout
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """One (component, partial, point) answer. None marks a part that was skipped or did not finish."""
+
+    partial: str  # as typed
+    wrt: tuple[str, ...]  # application order
+    component: int | None  # index into a vector expression, None for a scalar one
+    point: dict[str, float] | None
+    point_text: str | None  # the point as given, exact (x=pi/4)
+    derivative: str | None  # SymPy string, parseable by sympy
+    exact: str | None  # the exact value at the point
+    value: float | None  # float of the exact value (nan where not real)
+    autograd: float | None
+    abs_error: float | None
+    status: Status
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    """Everything `pdiff diff` computed, ready to render."""
+
+    input: str  # the expression as typed
+    expression: str  # as understood, SymPy string
+    display: str  # as understood, for people
+    variables: tuple[str, ...]
+    is_vector: bool
+    dtype: str
+    device: str
+    tolerance: tuple[float, float]  # (rtol, atol) used for agreement
+    results: tuple[DiffResult, ...]
+    problems: tuple[str, ...] = field(default=())  # one line each: what went wrong and where
+
+    @property
+    def exit_code(self) -> ExitCode:
+        bad = self.problems or any(r.status not in (Status.OK, Status.SYMBOLIC) for r in self.results)
+        return ExitCode.MATH if bad else ExitCode.OK

@@ -1,0 +1,86 @@
+"""Exact derivatives and exact values with SymPy (no torch here).
+
+Simplification is optional polish: it runs under a time budget and the unsimplified derivative is kept when it
+does not finish. Exact values are taken from the unsimplified derivative, which keeps the expression's own domain
+(simplify may cancel a factor that is zero at the point).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator, Sequence
+
+import sympy as sp
+
+from pdiff.parse import symbol
+
+
+def variables_of(exprs: Sequence[sp.Expr]) -> list[str]:
+    """The variable names of the expressions, sorted by name."""
+    return sorted({s.name for e in exprs for s in e.free_symbols})
+
+
+def derivative(expr: sp.Expr, wrt: Sequence[str]) -> sp.Expr:
+    """∂ⁿexpr, differentiating by wrt[0] first."""
+    return sp.diff(expr, *(symbol(name) for name in wrt)) if wrt else expr
+
+
+def exact_value(expr: sp.Expr, point: dict[str, sp.Expr]) -> sp.Expr:
+    """The exact value at a point given as exact SymPy numbers."""
+    return expr.xreplace({symbol(name): value for name, value in point.items()})
+
+
+def to_float(value: sp.Expr) -> float:
+    """A float for an exact value: nan where it is not a real number (complex, undefined)."""
+    if value in (sp.oo, -sp.oo):
+        return math.inf if value == sp.oo else -math.inf
+    try:
+        number = complex(sp.N(value, 30))
+    except (TypeError, ValueError, ArithmeticError):
+        return math.nan  # unevaluated, e.g. DiracDelta(0)
+    if number.imag != 0 and abs(number.imag) > 1e-30 * max(1.0, abs(number.real)):
+        return math.nan
+    return number.real
+
+
+def simplified(expr: sp.Expr) -> sp.Expr:
+    """A simpler equal form, or the expression itself when simplify does not make it shorter."""
+    candidate = sp.simplify(expr)
+    return candidate if sp.count_ops(candidate) < sp.count_ops(expr) else expr
+
+
+def to_text(expr: sp.Expr) -> str:
+    """The SymPy string of an expression (parseable by sympy)."""
+    return sp.sstr(expr)
+
+
+def to_display(expr: sp.Expr) -> str:
+    """A one-line human reading of an expression: ^ for powers."""
+    return sp.sstr(expr).replace("**", "^")
+
+
+def diff_jobs(components: Sequence[sp.Expr], partials: Sequence[Sequence[str]],
+              points: Sequence[dict[str, sp.Expr]], simplify_seconds: float,
+              alarm) -> Iterator[tuple]:
+    """The symbolic side of `pdiff diff`, as a stream of messages (so a time-out keeps what finished).
+
+    Yields ("derivative", c, p, text), ("exact", c, p, j, exact text, float), ("simplified", c, p, text).
+    `alarm(seconds)` is a context manager that interrupts work running past `seconds` with TimeoutError.
+    """
+    raw = {}
+    for c, component in enumerate(components):
+        for p, wrt in enumerate(partials):
+            raw[c, p] = derivative(component, wrt)
+            yield ("derivative", c, p, to_text(raw[c, p]))
+    for (c, p), expr in raw.items():
+        for j, point in enumerate(points):
+            value = exact_value(expr, point)
+            yield ("exact", c, p, j, to_text(value), to_float(value))
+    for (c, p), expr in raw.items():
+        try:
+            with alarm(simplify_seconds):
+                better = simplified(expr)
+        except TimeoutError:
+            continue
+        if better is not expr:
+            yield ("simplified", c, p, to_text(better))
