@@ -67,8 +67,15 @@ def reported_errors(debug: bool) -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+# each module registers its commands on `app` when imported; add a new command module here
+COMMAND_MODULES = ["diff"]
+
+
 def _register_commands() -> None:
-    from pdiff.commands import diff  # noqa: F401 - registers the command on `app`
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"pdiff.commands.{name}")
 
 
 _register_commands()

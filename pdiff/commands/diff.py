@@ -30,13 +30,14 @@ def diff(
     Without --at, prints the symbolic derivatives only.
     """
     with reported_errors(debug):
-        from pdiff import api, render
+        from pdiff import api
+        from pdiff.render import diff as render
 
         report = api.derivative(expression, partials or [], wrt=wrt, at=at, dtype=dtype, device=device,
                                 timeout=timeout, symbolic_side=not no_symbolic)
-    options.write(options.resolved_format(fmt), table=lambda: render.diff_table(report),
-                  plain=lambda: render.diff_plain(report), json=lambda: render.diff_json(report),
-                  jsonl=lambda: render.diff_jsonl(report), csv=lambda: render.diff_csv(report))
+    options.write(options.resolved_format(fmt), table=lambda: render.table(report),
+                  plain=lambda: render.plain(report), json=lambda: render.json_document(report),
+                  jsonl=lambda: render.jsonl(report), csv=lambda: render.csv_text(report))
     for problem in report.problems:
         error_line(problem)
     raise typer.Exit(report.exit_code)

@@ -1,24 +1,14 @@
-"""Results → Rich renderables, plain lines, JSON and CSV. No math here, and nothing is printed: the CLI prints.
-
-JSON field names are a public contract (documented in the README): add fields, never rename them.
-"""
+"""Renderers for `pdiff diff` reports."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import math
 from typing import Iterable
 
+from pdiff.render.common import json_number, number_text, short
 from pdiff.results import CONVENTION, DiffReport, DiffResult, Status
-
-FORMATS = ("auto", "table", "plain", "json", "jsonl", "csv")
-
-
-def json_number(value: float | None) -> float | None:
-    """JSON has no inf or nan: those become null (the result's status says why)."""
-    return value if value is not None and math.isfinite(value) else None
 
 
 def _result_record(report: DiffReport, result: DiffResult) -> dict:
@@ -39,7 +29,7 @@ def _result_record(report: DiffReport, result: DiffResult) -> dict:
     return record
 
 
-def diff_json(report: DiffReport) -> str:
+def json_document(report: DiffReport) -> str:
     document = {
         "expression": report.expression,
         "variables": list(report.variables),
@@ -50,16 +40,12 @@ def diff_json(report: DiffReport) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
-def diff_jsonl(report: DiffReport) -> Iterable[str]:
+def jsonl(report: DiffReport) -> Iterable[str]:
     for result in report.results:
         yield json.dumps({"expression": report.expression, **_result_record(report, result)}, ensure_ascii=False)
 
 
-def _number_text(value: float | None) -> str:
-    return "" if value is None else repr(value)
-
-
-def diff_plain(report: DiffReport) -> Iterable[str]:
+def plain(report: DiffReport) -> Iterable[str]:
     """One line per answer: the autograd value in full precision, or the derivative when no point was given."""
     for result in report.results:
         if result.point is None:
@@ -68,7 +54,7 @@ def diff_plain(report: DiffReport) -> Iterable[str]:
             yield "timeout" if result.autograd is None else repr(result.autograd)
 
 
-def diff_csv(report: DiffReport) -> str:
+def csv_text(report: DiffReport) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     head = ["partial", "wrt"] + (["component"] if report.is_vector else [])
@@ -78,18 +64,14 @@ def diff_csv(report: DiffReport) -> str:
     for r in report.results:
         row = [r.partial, " ".join(r.wrt)] + ([r.component] if report.is_vector else [])
         row += [repr(r.point[name]) if r.point else "" for name in names]
-        row += [r.derivative or "", r.exact or "", _number_text(r.value), _number_text(r.autograd),
-                _number_text(r.abs_error), r.status.value]
+        row += [r.derivative or "", r.exact or "", number_text(r.value), number_text(r.autograd),
+                number_text(r.abs_error), r.status.value]
         writer.writerow(row)
     return buffer.getvalue()
 
 
 _STATUS_STYLE = {Status.OK: "", Status.SYMBOLIC: "", Status.NON_FINITE: "red", Status.DISAGREE: "red",
                  Status.TIMEOUT: "yellow"}
-
-
-def _short(value: float | None) -> str:
-    return "—" if value is None else f"{value:.15g}"
 
 
 def _component_label(report: DiffReport, result: DiffResult) -> str:
@@ -103,12 +85,12 @@ def _exact_cell(result: DiffResult):
     if result.exact is None:
         return Text("—")
     cell = Text(result.exact.replace("**", "^"))
-    if result.value is not None and result.exact != _short(result.value):
-        cell.append(f"\n≈ {_short(result.value)}", style="dim")
+    if result.value is not None and result.exact != short(result.value):
+        cell.append(f"\n≈ {short(result.value)}", style="dim")
     return cell
 
 
-def diff_table(report: DiffReport):
+def table(report: DiffReport):
     """The expression as understood, each derivative once, then a table of values (15 significant digits)."""
     from rich import box
     from rich.console import Group
@@ -140,7 +122,7 @@ def diff_table(report: DiffReport):
         for r in with_points:
             style = _STATUS_STYLE[r.status]
             row = [f"{_component_label(report, r)}{r.partial}", r.point_text or "",
-                   Text(_short(r.autograd), style=style), _exact_cell(r),
+                   Text(short(r.autograd), style=style), _exact_cell(r),
                    "" if r.abs_error is None else f"{r.abs_error:.1e}"]
             if troubled:
                 row.append(Text(r.status.value, style=style))
