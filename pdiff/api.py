@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import sympy as sp
@@ -43,7 +44,18 @@ def _point_label(point: dict[str, sp.Expr]) -> str:
     return ", ".join(f"{name}={symbolic.to_display(value)}" for name, value in point.items())
 
 
-def _numeric(components, variables, partials, points, dtype, device, deadline):
+@dataclass
+class Evaluation:
+    """Both sides of one call, indexed [component][partial][point]; None where a part did not finish."""
+
+    derivatives: dict  # (c, p) → SymPy string of the derivative (simplified when that finished in time)
+    exact: dict  # (c, p, j) → (exact string, float)
+    autograd: list | None  # [c][p][j] floats, None without points
+    device: str
+    missing: str  # why a symbolic part may be missing, for messages
+
+
+def _numeric(components, partials, points, needed, dtype, device, deadline):
     """Autograd values [component][partial][point] as floats; None where the deadline passed."""
     import torch  # heavy: imported only when there is numeric work
 
@@ -52,18 +64,58 @@ def _numeric(components, variables, partials, points, dtype, device, deadline):
 
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
-    needed = sorted({*variables, *(n for p in partials for n in p.wrt)})
     columns = {name: torch.tensor([float(sp.N(point[name], 17)) for point in points],
                                   dtype=torch_dtype, device=torch_device) for name in needed}
     values = []
     for component in components:
         program = lower(component, needed)
         try:
-            tensors = partials_at(program, columns, [p.wrt for p in partials], deadline)
+            tensors = partials_at(program, columns, partials, deadline)
             values.append([t.cpu().tolist() for t in tensors])
         except DeadlineExceeded:
             values.append([None] * len(partials))
     return values, str(torch_device)
+
+
+def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
+             points: Sequence[dict[str, sp.Expr]], needed: Sequence[str], *, dtype: str, device: str,
+             timeout: float, deadline: float, symbolic_side: bool, memory_mb: int) -> Evaluation:
+    """Every partial of every component at every point: autograd here, the exact side in a bounded worker.
+
+    The worker is forked first, so SymPy runs on the other core while torch computes; it is killed at the deadline.
+    """
+    worker = None
+    if symbolic_side:
+        worker = bounds.BoundedWorker(
+            lambda: symbolic.diff_jobs(components, partials, points, SIMPLIFY_SECONDS, bounds.alarm), memory_mb)
+    try:
+        numeric, device_name = (_numeric(components, partials, points, needed, dtype, device, deadline)
+                                if points else (None, device))
+    finally:
+        outcome = worker.collect(deadline) if worker else None
+
+    derivatives, exact, simplest = {}, {}, {}
+    for message in outcome.messages if outcome else ():
+        kind, c, p, *rest = message
+        if kind == "derivative":
+            derivatives[c, p] = rest[0]
+        elif kind == "simplified":
+            simplest[c, p] = rest[0]
+        else:
+            exact[c, p, rest[0]] = (rest[1], rest[2])
+    derivatives.update(simplest)
+    missing = (f"the symbolic side failed: {outcome.error}" if outcome and outcome.error
+               else f"the symbolic side did not finish within {timeout:g} s")
+    return Evaluation(derivatives, exact, numeric, device_name, missing)
+
+
+def prepare(expression: str, timeout: float) -> tuple[list[sp.Expr], bool, float]:
+    """Parse the expression and start the clock: (components, is_vector, deadline)."""
+    if not timeout > 0:
+        raise InputError("--timeout must be positive")
+    deadline = time.monotonic() + timeout
+    components, is_vector = parse_expression(expression)
+    return components, is_vector, deadline
 
 
 def _judge(autograd: float | None, value: float | None, rtol: float, atol: float) -> tuple[Status, str | None]:
@@ -90,11 +142,7 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
     >>> report.results[0].autograd
     10.0
     """
-    start = time.monotonic()
-    deadline = start + timeout
-    if timeout <= 0:
-        raise InputError("--timeout must be positive")
-    components, is_vector = parse_expression(expression)
+    components, is_vector, deadline = prepare(expression, timeout)
     variables = symbolic.variables_of(components)
     wanted = resolve_partials(partials, wrt, variables)
     points = [coerce_point(p) for p in at]
@@ -102,49 +150,28 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
     check_points(points, needed)
     if not points and not symbolic_side:
         raise InputError("nothing to compute: give a point with --at, or drop --no-symbolic")
-
-    worker = None
-    if symbolic_side:
-        wrts = [p.wrt for p in wanted]
-        worker = bounds.BoundedWorker(
-            lambda: symbolic.diff_jobs(components, wrts, points, SIMPLIFY_SECONDS, bounds.alarm), memory_mb)
-    try:
-        numeric, device_name = (_numeric(components, variables, wanted, points, dtype, device, deadline)
-                                if points else (None, device))
-    finally:
-        outcome = worker.collect(deadline) if worker else None
-
-    derivatives, exact, simplest = {}, {}, {}
-    for message in outcome.messages if outcome else ():
-        kind, c, p, *rest = message
-        if kind == "derivative":
-            derivatives[c, p] = rest[0]
-        elif kind == "simplified":
-            simplest[c, p] = rest[0]
-        else:
-            exact[c, p, rest[0]] = (rest[1], rest[2])
+    ev = evaluate(components, [p.wrt for p in wanted], points, needed, dtype=dtype, device=device, timeout=timeout,
+                  deadline=deadline, symbolic_side=symbolic_side, memory_mb=memory_mb)
 
     rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float64"])
-    missing = (f"the symbolic side failed: {outcome.error}" if outcome and outcome.error
-               else f"the symbolic side did not finish within {timeout:g} s")
     results, problems = [], []
     for c in range(len(components)):
         for p, partial in enumerate(wanted):
-            text = simplest.get((c, p), derivatives.get((c, p)))
+            text = ev.derivatives.get((c, p))
             label = partial.text + (f" of component {c + 1}" if is_vector else "")
             if not points:
                 status = Status.SYMBOLIC if text is not None else Status.TIMEOUT
                 results.append(DiffResult(partial.text, partial.wrt, c if is_vector else None, None, None, text,
                                           None, None, None, None, status))
                 if text is None:
-                    problems.append(f"{label}: no symbolic derivative ({missing})")
+                    problems.append(f"{label}: no symbolic derivative ({ev.missing})")
                 continue
             for j, point in enumerate(points):
-                exact_text, value = exact.get((c, p, j), (None, None))
-                autograd = numeric[c][p][j]
+                exact_text, value = ev.exact.get((c, p, j), (None, None))
+                autograd = ev.autograd[c][p][j]
                 status, note = _judge(autograd, value, rtol, atol)
                 if status is Status.OK and symbolic_side and exact_text is None:
-                    status, note = Status.TIMEOUT, f"no exact value ({missing})"
+                    status, note = Status.TIMEOUT, f"no exact value ({ev.missing})"
                 error = (abs(autograd - value) if autograd is not None and value is not None
                          and math.isfinite(autograd) and math.isfinite(value) else None)
                 floats = {name: float(sp.N(v, 17)) for name, v in point.items()}
@@ -155,4 +182,4 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
                     problems.append(f"{label} at {_point_label(point)}: {note}")
     shown = components if is_vector else components[0]
     return DiffReport(expression, symbolic.to_text(shown), symbolic.to_display(shown), tuple(variables), is_vector,
-                      dtype, device_name, (rtol, atol), tuple(results), tuple(dict.fromkeys(problems)))
+                      dtype, ev.device, (rtol, atol), tuple(results), tuple(dict.fromkeys(problems)))

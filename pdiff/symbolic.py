@@ -8,6 +8,7 @@ does not finish. Exact values are taken from the unsimplified derivative, which 
 from __future__ import annotations
 
 import math
+import time
 from typing import Iterator, Sequence
 
 import sympy as sp
@@ -65,7 +66,7 @@ def diff_jobs(components: Sequence[sp.Expr], partials: Sequence[Sequence[str]],
     """The symbolic side of `pdiff diff`, as a stream of messages (so a time-out keeps what finished).
 
     Yields ("derivative", c, p, text), ("exact", c, p, j, exact text, float), ("simplified", c, p, text).
-    `alarm(seconds)` is a context manager that interrupts work running past `seconds` with TimeoutError.
+    Simplification shares one budget of `simplify_seconds`; `alarm(seconds)` is a context manager that interrupts work running past `seconds` with TimeoutError.
     """
     raw = {}
     for c, component in enumerate(components):
@@ -76,11 +77,12 @@ def diff_jobs(components: Sequence[sp.Expr], partials: Sequence[Sequence[str]],
         for j, point in enumerate(points):
             value = exact_value(expr, point)
             yield ("exact", c, p, j, to_text(value), to_float(value))
+    budget_end = time.monotonic() + simplify_seconds  # one budget for all simplifications of the call
     for (c, p), expr in raw.items():
         try:
-            with alarm(simplify_seconds):
+            with alarm(budget_end - time.monotonic()):
                 better = simplified(expr)
         except TimeoutError:
-            continue
+            break
         if better is not expr:
             yield ("simplified", c, p, to_text(better))
