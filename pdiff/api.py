@@ -46,11 +46,11 @@ def _point_label(point: dict[str, sp.Expr]) -> str:
 
 @dataclass
 class Evaluation:
-    """Both sides of one call, indexed [component][partial][point]; None where a part did not finish."""
+    """Both sides of one call, per entry k and point j; None where a part did not finish."""
 
-    derivatives: dict  # (c, p) → SymPy string of the derivative (simplified when that finished in time)
-    exact: dict  # (c, p, j) → (exact string, float)
-    autograd: list | None  # [c][p][j] floats, None without points
+    derivatives: dict  # k → SymPy string of the entry (simplified when that finished in time)
+    exact: dict  # (k, j) → (exact string, float)
+    autograd: list | None  # [k][j] floats (None where the numeric side ran out of time); None without points
     device: str
     missing: str  # why a symbolic part may be missing, for messages
 
@@ -78,16 +78,19 @@ def _numeric(components, partials, points, needed, dtype, device, deadline):
 
 
 def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
-             points: Sequence[dict[str, sp.Expr]], needed: Sequence[str], *, dtype: str, device: str,
+             points: Sequence[dict[str, sp.Expr]], needed: Sequence[str], *, entries=None, dtype: str, device: str,
              timeout: float, deadline: float, symbolic_side: bool, memory_mb: int) -> Evaluation:
-    """Every partial of every component at every point: autograd here, the exact side in a bounded worker.
+    """Entries (linear combinations of partials of components; by default each (component, partial) alone,
+    numbered c * len(partials) + p) at every point: autograd here, the exact side in a bounded worker.
 
     The worker is forked first, so SymPy runs on the other core while torch computes; it is killed at the deadline.
     """
+    entries = entries or symbolic.identity_entries(len(components), len(partials))
     worker = None
     if symbolic_side:
         worker = bounds.BoundedWorker(
-            lambda: symbolic.diff_jobs(components, partials, points, SIMPLIFY_SECONDS, bounds.alarm), memory_mb)
+            lambda: symbolic.entry_jobs(components, partials, entries, points, SIMPLIFY_SECONDS, bounds.alarm),
+            memory_mb)
     try:
         numeric, device_name = (_numeric(components, partials, points, needed, dtype, device, deadline)
                                 if points else (None, device))
@@ -95,18 +98,23 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
         outcome = worker.collect(deadline) if worker else None
 
     derivatives, exact, simplest = {}, {}, {}
-    for message in outcome.messages if outcome else ():
-        kind, c, p, *rest = message
+    for kind, k, *rest in outcome.messages if outcome else ():
         if kind == "derivative":
-            derivatives[c, p] = rest[0]
+            derivatives[k] = rest[0]
         elif kind == "simplified":
-            simplest[c, p] = rest[0]
+            simplest[k] = rest[0]
         else:
-            exact[c, p, rest[0]] = (rest[1], rest[2])
+            exact[k, rest[0]] = (rest[1], rest[2])
     derivatives.update(simplest)
+    autograd = None
+    if numeric is not None:
+        coefficients = [[(float(coefficient), c, p) for coefficient, c, p in entry] for entry in entries]
+        autograd = [[None if any(numeric[c][p] is None for _, c, p in entry)
+                     else sum(a * numeric[c][p][j] for a, c, p in entry)
+                     for j in range(len(points))] for entry in coefficients]
     missing = (f"the symbolic side failed: {outcome.error}" if outcome and outcome.error
                else f"the symbolic side did not finish within {timeout:g} s")
-    return Evaluation(derivatives, exact, numeric, device_name, missing)
+    return Evaluation(derivatives, exact, autograd, device_name, missing)
 
 
 def prepare(expression: str, timeout: float) -> tuple[list[sp.Expr], bool, float]:
@@ -157,7 +165,8 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
     results, problems = [], []
     for c in range(len(components)):
         for p, partial in enumerate(wanted):
-            text = ev.derivatives.get((c, p))
+            k = c * len(wanted) + p
+            text = ev.derivatives.get(k)
             label = partial.text + (f" of component {c + 1}" if is_vector else "")
             if not points:
                 status = Status.SYMBOLIC if text is not None else Status.TIMEOUT
@@ -167,8 +176,8 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
                     problems.append(f"{label}: no symbolic derivative ({ev.missing})")
                 continue
             for j, point in enumerate(points):
-                exact_text, value = ev.exact.get((c, p, j), (None, None))
-                autograd = ev.autograd[c][p][j]
+                exact_text, value = ev.exact.get((k, j), (None, None))
+                autograd = ev.autograd[k][j]
                 status, note = _judge(autograd, value, rtol, atol)
                 if status is Status.OK and symbolic_side and exact_text is None:
                     status, note = Status.TIMEOUT, f"no exact value ({ev.missing})"

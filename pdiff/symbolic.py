@@ -60,29 +60,44 @@ def to_display(expr: sp.Expr) -> str:
     return sp.sstr(expr).replace("**", "^")
 
 
-def diff_jobs(components: Sequence[sp.Expr], partials: Sequence[Sequence[str]],
-              points: Sequence[dict[str, sp.Expr]], simplify_seconds: float,
-              alarm) -> Iterator[tuple]:
-    """The symbolic side of `pdiff diff`, as a stream of messages (so a time-out keeps what finished).
+Entry = Sequence[tuple[sp.Expr, int, int]]  # Σ coefficient · ∂(partial p) of component c
 
-    Yields ("derivative", c, p, text), ("exact", c, p, j, exact text, float), ("simplified", c, p, text).
-    Simplification shares one budget of `simplify_seconds`; `alarm(seconds)` is a context manager that interrupts work running past `seconds` with TimeoutError.
+
+def identity_entries(n_components: int, n_partials: int) -> list[list[tuple[sp.Expr, int, int]]]:
+    """One entry per (component, partial), numbered c * n_partials + p."""
+    return [[(sp.Integer(1), c, p)] for c in range(n_components) for p in range(n_partials)]
+
+
+def entry_jobs(components: Sequence[sp.Expr], partials: Sequence[Sequence[str]], entries: Sequence[Entry],
+               points: Sequence[dict[str, sp.Expr]], simplify_seconds: float, alarm) -> Iterator[tuple]:
+    """The symbolic side of a call, as a stream of messages (so a time-out keeps what finished).
+
+    Each entry is a linear combination of partials of components (a gradient entry, a Laplacian, a curl
+    component...). Yields ("derivative", k, text), ("exact", k, j, exact text, float), ("simplified", k, text).
+    Simplification shares one budget of `simplify_seconds`; `alarm(seconds)` is a context manager that
+    interrupts work running past `seconds` with TimeoutError.
     """
-    raw = {}
-    for c, component in enumerate(components):
-        for p, wrt in enumerate(partials):
-            raw[c, p] = derivative(component, wrt)
-            yield ("derivative", c, p, to_text(raw[c, p]))
-    for (c, p), expr in raw.items():
+    cache: dict[tuple[int, int], sp.Expr] = {}
+
+    def partial(c: int, p: int) -> sp.Expr:
+        if (c, p) not in cache:
+            cache[c, p] = derivative(components[c], partials[p])
+        return cache[c, p]
+
+    raw = []
+    for k, entry in enumerate(entries):
+        raw.append(sp.Add(*(coefficient * partial(c, p) for coefficient, c, p in entry)))
+        yield ("derivative", k, to_text(raw[k]))
+    for k, expr in enumerate(raw):
         for j, point in enumerate(points):
             value = exact_value(expr, point)
-            yield ("exact", c, p, j, to_text(value), to_float(value))
+            yield ("exact", k, j, to_text(value), to_float(value))
     budget_end = time.monotonic() + simplify_seconds  # one budget for all simplifications of the call
-    for (c, p), expr in raw.items():
+    for k, expr in enumerate(raw):
         try:
             with alarm(budget_end - time.monotonic()):
                 better = simplified(expr)
         except TimeoutError:
             break
         if better is not expr:
-            yield ("simplified", c, p, to_text(better))
+            yield ("simplified", k, to_text(better))
