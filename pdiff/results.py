@@ -57,3 +57,44 @@ class DiffReport:
     def exit_code(self) -> ExitCode:
         bad = self.problems or any(r.status not in (Status.OK, Status.SYMBOLIC) for r in self.results)
         return ExitCode.MATH if bad else ExitCode.OK
+
+
+@dataclass(frozen=True)
+class TensorResult:
+    """A vector or matrix answer at one point; nested lists shaped like the object (a float for a scalar)."""
+
+    point: dict[str, float]
+    point_text: str  # the point as given, exact (x=pi/4)
+    autograd: object  # float | list[float] | list[list[float]]
+    value: object | None  # exact values as floats, same shape; None when the symbolic side was skipped
+    exact: object | None  # exact values as SymPy strings, same shape
+    max_abs_error: float | None
+    status: Status
+    note: str | None = None
+    extra: dict = field(default_factory=dict)  # eigenvalues, determinant, classification, critical, ...
+
+
+@dataclass(frozen=True)
+class TensorReport:
+    """Everything a gradient, Hessian, Jacobian, Laplacian, div, curl or directional derivative computed."""
+
+    command: str  # gradient, hessian, jacobian, laplacian, divergence, curl, directional
+    input: str
+    expression: str
+    display: str
+    variables: tuple[str, ...]  # in the order used for rows and columns
+    shape: tuple[int, ...]  # () scalar, (n,) vector, (m, n) matrix
+    row_labels: tuple[str, ...]
+    column_labels: tuple[str, ...]
+    names: tuple[str, ...]  # a name per entry, row-major (csv columns)
+    derivative: object  # SymPy strings, shaped like the answer (None where they did not finish)
+    dtype: str
+    device: str
+    tolerance: tuple[float, float]
+    results: tuple[TensorResult, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> ExitCode:
+        bad = self.problems or any(r.status is not Status.OK for r in self.results)
+        return ExitCode.MATH if bad else ExitCode.OK
