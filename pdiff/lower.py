@@ -35,8 +35,14 @@ def _dirac_delta(x, *_order):
 
 
 def _heaviside(x, h=None):
+    # torch.heaviside has no derivative at all ("not implemented"); where() has the right one: zero off the origin
     half = torch.full_like(x, 0.5) if h is None else torch.broadcast_to(h, x.shape).to(x)
-    return torch.heaviside(x, half)
+    return torch.where(x > 0, torch.ones_like(x), torch.where(x < 0, torch.zeros_like(x), half))
+
+
+def _abs(x):
+    # not torch.abs: its second derivative is an "efficient zero" tensor without storage, which .tolist() rejects
+    return x * torch.sign(x)
 
 
 def _power(base, exponent):
@@ -72,7 +78,7 @@ DISPATCH: dict[type, Callable] = {
     sp.asinh: torch.asinh, sp.acosh: torch.acosh, sp.atanh: torch.atanh,
     sp.acoth: _of_reciprocal(torch.atanh), sp.asech: _of_reciprocal(torch.acosh),
     sp.acsch: _of_reciprocal(torch.asinh),
-    sp.Abs: torch.abs, sp.sign: torch.sign, sp.erf: torch.special.erf,
+    sp.Abs: _abs, sp.sign: torch.sign, sp.erf: torch.special.erf,
     sp.Min: lambda *args: reduce(torch.minimum, args), sp.Max: lambda *args: reduce(torch.maximum, args),
     sp.Heaviside: _heaviside, sp.DiracDelta: _dirac_delta,
 }
