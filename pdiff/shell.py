@@ -1,0 +1,497 @@
+"""`pdiff shell`: one start-up, many questions.
+
+A line is written exactly as the arguments after `pdiff` on a command line (`diff "x^2 y" df/dx --at x=1,y=2`).
+It is split with shell quoting (`shlex`, `#` starts a comment) and run in this process through the Click command
+that Typer builds from `pdiff.cli.app`, with `standalone_mode=False` so that a command's exit status comes back as
+a value instead of ending the process. Every command registered on the app works here; none is listed by hand.
+
+- Defaults: the session's `--format` and `--timeout` reach every command that has those options as Click defaults
+  (`default_map`), so a line's own `--format`/`--timeout` wins.
+- Status of a line: the command's exit status (0 ok, 1 the math did not give a clean answer, 2 bad input or usage);
+  a line stopped by the watchdog, or failing with an unexpected exception, counts as 1. The session ends with the
+  worst status of its lines.
+- Messages: in piped and --file mode each line's stderr is held and written after its output, every `pdiff: ...`
+  line prefixed with its line number (`pdiff: line 3: error: ...`). Line numbers count every physical line of the
+  input, blank lines and comments included, so they match the file.
+- JSONL (`--format jsonl`): each command runs with `--format json` (unless the line names its own format) and every
+  line that runs gives exactly one JSON object on stdout:
+  `{"line": N, "command": "<the line>", "status": 0|1|2, "output": <the command's JSON document, or its text
+  when the line chose another format, or null>, "errors": ["<stderr lines, as the command wrote them>", ...]}`.
+- A runaway line cannot take the session down: each line runs under a watchdog thread that, past the line's
+  `--timeout` plus a grace period, sends SIGUSR1 to the main thread, whose handler raises `LineTimeout` (a
+  BaseException no command catches; the symbolic worker is killed by its own `finally`). Work stuck inside one long
+  C call is interrupted when that call returns. SystemExit, Click's exceptions and any other exception end only
+  their line.
+
+Nothing heavy is imported here: prompt_toolkit only for the interactive prompt, torch and SymPy by the commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shlex
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+DATA_DIR_ENV = "PDIFF_DATA_DIR"  # overrides the directory of the history file (tests point it at a temp dir)
+HISTORY_NAME = "shell_history"
+GRACE_SECONDS = 2.0  # beyond a line's --timeout, for the command's own deadline handling and rendering
+SESSION_WORDS = ("help", "quit", "exit")
+PROMPT = "pdiff> "
+_STATUS_INTERRUPTED = 130
+
+
+class LineTimeout(BaseException):
+    """A line ran past its time limit (raised in the main thread by the watchdog)."""
+
+
+class SessionInterrupted(Exception):
+    """Ctrl-C while a piped session was running a line: the whole session stops."""
+
+
+@dataclass
+class LineOutcome:
+    """What one line did."""
+
+    number: int
+    command: str
+    status: int  # 0, 1 or 2
+    output: str | None = None  # the line's stdout, when it was captured (jsonl)
+    errors: list[str] = field(default_factory=list)  # the line's stderr lines, when captured
+    stop: bool = False  # `quit`/`exit`
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the watchdog
+
+
+class _Watchdog:
+    """One daemon thread that interrupts the main thread when the current line runs past its limit."""
+
+    def __init__(self) -> None:
+        self._main = threading.main_thread().ident
+        self._condition = threading.Condition()
+        self._deadline: float | None = None
+        self._armed = False
+        self.fired = False
+        self._thread = threading.Thread(target=self._loop, name="pdiff-shell-watchdog", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        with self._condition:
+            while True:
+                if self._deadline is None:
+                    self._condition.wait()
+                    continue
+                remaining = self._deadline - time.monotonic()
+                if remaining > 0:
+                    self._condition.wait(remaining)
+                    continue
+                self._deadline = None
+                if self._armed:
+                    self.fired = True
+                    signal.pthread_kill(self._main, signal.SIGUSR1)
+
+    def _ring(self, _signum, _frame) -> None:
+        if self._armed:  # a signal arriving after the line ended is ignored
+            self._armed = False
+            raise LineTimeout()
+
+    @contextlib.contextmanager
+    def guard(self, seconds: float) -> Iterator[None]:
+        """Run the body with a limit of `seconds`; past it, LineTimeout is raised in the body."""
+        previous = signal.signal(signal.SIGUSR1, self._ring)
+        with self._condition:
+            self.fired = False
+            self._armed = True
+            self._deadline = time.monotonic() + seconds
+            self._condition.notify()
+        try:
+            yield
+        finally:
+            self._armed = False
+            with self._condition:
+                self._deadline = None
+                self._condition.notify()
+            signal.signal(signal.SIGUSR1, previous)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one session
+
+
+def _app_command():
+    """The Click group Typer builds from pdiff's app, with every registered command."""
+    import typer.main
+
+    from pdiff.cli import app
+
+    return typer.main.get_command(app)
+
+
+def _walk(group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], object]]:
+    for name, command in getattr(group, "commands", {}).items():
+        yield (*prefix, name), command
+        yield from _walk(command, (*prefix, name))
+
+
+def _option(command, name: str):
+    """The parameter of `command` spelled `name` on the command line, or None."""
+    for param in getattr(command, "params", ()):
+        if name in getattr(param, "opts", ()):
+            return param
+    return None
+
+
+def default_map(group, fmt: str | None, timeout: float | None) -> dict:
+    """Click defaults for every command with --format / --timeout options (nested as Click expects)."""
+    defaults: dict = {}
+    for path, command in _walk(group):
+        entry = defaults
+        for name in path:
+            entry = entry.setdefault(name, {})
+        for spelling, value in (("--format", fmt), ("--timeout", timeout)):
+            param = _option(command, spelling)
+            if param is not None and value is not None:
+                entry[param.name] = value
+    return defaults
+
+
+def line_timeout(args: list[str], default: float) -> float:
+    """The line's own --timeout when it gives one, else the session's."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        value = None
+        if arg == "--timeout" and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--timeout="):
+            value = arg.partition("=")[2]
+        if value is not None:
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    return default
+
+
+def worst(statuses: Iterable[int]) -> int:
+    """The worst of some line statuses: 2 (bad input) over 1 (math) over 0."""
+    return max(statuses, default=0)
+
+
+class Session:
+    """Runs lines against the app; holds the session's defaults, the watchdog and the worst status so far."""
+
+    def __init__(self, *, fmt: str = "auto", timeout: float = 20.0, debug: bool = False,
+                 capture_errors: bool = True, stdout: IO[str] | None = None, stderr: IO[str] | None = None):
+        self.group = _app_command()
+        self.fmt = fmt
+        self.jsonl = fmt == "jsonl"
+        inner = "json" if self.jsonl else (None if fmt == "auto" else fmt)
+        self.defaults = default_map(self.group, inner, timeout)
+        self.timeout = timeout
+        self.debug = debug
+        self.capture_errors = capture_errors  # hold stderr to prefix line numbers (off on the interactive prompt)
+        self._stdout = stdout
+        self._stderr = stderr
+        self.statuses: list[int] = []
+        self._watchdog = _Watchdog()
+
+    @property
+    def stdout(self) -> IO[str]:
+        return self._stdout or sys.stdout
+
+    @property
+    def stderr(self) -> IO[str]:
+        return self._stderr or sys.stderr
+
+    @property
+    def status(self) -> int:
+        return worst(self.statuses)
+
+    def command_names(self) -> list[str]:
+        return sorted(name for name in self.group.commands if name != "shell")
+
+    def help_text(self) -> str:
+        rows = [f"  {name:<10} {self.group.commands[name].get_short_help_str(60)}" for name in self.command_names()]
+        return "\n".join([
+            "Type a command as you would after `pdiff` on a command line, e.g.",
+            '  diff "x^2 sin(y)" d2f/dxdy --at x=1,y=2',
+            "Commands:", *rows,
+            "  help CMD   the options of a command (same as CMD --help)",
+            "  quit       end the session (also exit, Ctrl-D)",
+        ])
+
+    # -- running one line ---------------------------------------------------------------------------------------
+
+    def run_line(self, text: str, number: int) -> LineOutcome | None:
+        """Run one line; None for blank lines and comments. Its output is written as it should appear."""
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            return None
+        try:
+            args = shlex.split(stripped, comments=True)
+        except ValueError as exc:
+            return self._finish(LineOutcome(number, stripped, 2, errors=[f"pdiff: error: {exc} (shell quoting)"]))
+        if not args:
+            return None
+        word = args[0]
+        if word in ("quit", "exit") and len(args) == 1:
+            return LineOutcome(number, stripped, 0, stop=True)
+        if word == "help" and len(args) == 1:
+            return self._finish(LineOutcome(number, stripped, 0, output=self.help_text() + "\n"), echo_output=True)
+        if word == "help":
+            args = [*args[1:], "--help"]
+        if args[0] == "shell":
+            return self._finish(LineOutcome(number, stripped, 2,
+                                            errors=["pdiff: error: a shell cannot be started inside a shell"]))
+        status, output, errors, interrupted = self._invoke(args)
+        outcome = self._finish(LineOutcome(number, stripped, status, output, errors))
+        if interrupted:
+            raise SessionInterrupted()
+        return outcome
+
+    def _invoke(self, args: list[str]) -> tuple[int, str | None, list[str], bool]:
+        """Run the app on `args`: (status, captured stdout, captured stderr lines, interrupted by Ctrl-C)."""
+        from typer import Abort, TyperException  # Click's exceptions, bundled with Typer, derive from these
+
+        out = io.StringIO() if self.jsonl else None
+        err = io.StringIO() if self.capture_errors else None
+        limit = line_timeout(args, self.timeout) + GRACE_SECONDS
+        notes: list[str] = []
+        with contextlib.ExitStack() as stack:
+            if out is not None:
+                stack.enter_context(contextlib.redirect_stdout(out))
+            if err is not None:
+                stack.enter_context(contextlib.redirect_stderr(err))
+            try:
+                with self._watchdog.guard(limit):
+                    result = self.group.main(args, prog_name="pdiff", standalone_mode=False,
+                                             default_map=self.defaults)
+                status = result if isinstance(result, int) and not isinstance(result, bool) else 0
+            except LineTimeout:
+                status = 1
+                notes.append(f"error: stopped: the line was still running {limit:g} s after it started")
+            except TyperException as exc:  # Click's usage errors: bad option, missing argument, bad value
+                status = getattr(exc, "exit_code", 2)
+                message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+                hint = ""
+                ctx = getattr(exc, "ctx", None)
+                if ctx is not None:
+                    hint = f" (try '{ctx.command_path.removeprefix('pdiff ')} --help')"
+                notes.append(f"error: {message}{hint}")
+            except Abort:
+                status = 1
+                notes.append("error: aborted")
+            except SystemExit as exc:
+                code = exc.code
+                status = code if isinstance(code, int) else (0 if code is None else 1)
+                if isinstance(code, str):
+                    notes.append(f"error: {code}")
+            except Exception as exc:  # noqa: BLE001 - a bug in one line must not end the session
+                status = 1
+                if self.debug:
+                    traceback.print_exc()
+                notes.append(f"internal error: {type(exc).__name__}: {exc}"[:300])
+            for note in notes:
+                sys.stderr.write(f"pdiff: {note}\n")
+        interrupted = status == _STATUS_INTERRUPTED  # typer turns Ctrl-C inside a command into exit status 130
+        if status not in (0, 1, 2):
+            status = 1
+        errors = err.getvalue().splitlines() if err is not None else []
+        return status, (out.getvalue() if out is not None else None), errors, interrupted
+
+    def _finish(self, outcome: LineOutcome, echo_output: bool = False) -> LineOutcome:
+        """Record the status and write what the line produced."""
+        self.statuses.append(outcome.status)
+        if self.jsonl:
+            record = {"line": outcome.number, "command": outcome.command, "status": outcome.status,
+                      "output": _json_or_text(outcome.output), "errors": outcome.errors}
+            self.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        elif echo_output and outcome.output:
+            self.stdout.write(outcome.output)
+        for line in outcome.errors:
+            self.stderr.write(self._numbered(line, outcome.number) + "\n")
+        self.stdout.flush()
+        self.stderr.flush()
+        return outcome
+
+    def _numbered(self, line: str, number: int) -> str:
+        if self.capture_errors and line.startswith("pdiff: "):
+            return f"pdiff: line {number}: {line[len('pdiff: '):]}"
+        return line
+
+    def run_lines(self, lines: Iterable[str]) -> int:
+        """Run lines in order (numbered from 1) until the end or `quit`; the worst status."""
+        for number, text in enumerate(lines, start=1):
+            outcome = self.run_line(text.rstrip("\n"), number)
+            if outcome is not None and outcome.stop:
+                break
+        return self.status
+
+
+def _json_or_text(text: str | None):
+    if text is None or not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the interactive prompt
+
+
+def data_dir() -> Path:
+    """Where pdiff keeps its data: $PDIFF_DATA_DIR, else the platform's user data directory
+    (platformdirs when installed; otherwise $XDG_DATA_HOME/pdiff or ~/.local/share/pdiff)."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override)
+    try:
+        import platformdirs
+    except ImportError:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        return Path(base) / "pdiff"
+    return Path(platformdirs.user_data_dir("pdiff", appauthor=False))
+
+
+def history_path() -> Path:
+    return data_dir() / HISTORY_NAME
+
+
+_IDENTIFIER_TAIL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def completions(session: Session, text: str) -> tuple[list[str], int]:
+    """Candidates for the text before the cursor, and how many characters before the cursor they replace.
+
+    The first word: command names and session words; a word starting with `-`: the command's options; after
+    --format: the formats; elsewhere (inside an expression): function names.
+    """
+    try:
+        words = shlex.split(text)
+        in_quote = False
+    except ValueError:  # an open quote: the cursor is inside an expression
+        words, in_quote = [], True
+    if in_quote or (words and text[-1:] not in (" ", "\t") and len(words) > 1 and not words[-1].startswith("-")):
+        match = _IDENTIFIER_TAIL.search(text)
+        if not match:
+            return [], 0
+        previous = words[-2] if len(words) > 1 else None
+        if previous in ("--format", "-f") and not in_quote:
+            from pdiff.render import FORMATS
+
+            names = FORMATS
+        else:
+            from pdiff.parse import FUNCTIONS
+
+            names = sorted(FUNCTIONS)
+        return [n for n in names if n.startswith(match.group())], len(match.group())
+    current = "" if not words or text[-1:] in (" ", "\t") else words[-1]
+    before = words if not current else words[:-1]
+    if not before or before == ["help"]:
+        names = session.command_names() + ([] if before else list(SESSION_WORDS))
+        return [n for n in names if n.startswith(current)], len(current)
+    if before[-1] in ("--format", "-f"):
+        from pdiff.render import FORMATS
+
+        return [n for n in FORMATS if n.startswith(current)], len(current)
+    if current.startswith("-"):
+        command = session.group.commands.get(before[0])
+        if command is None:
+            return [], 0
+        names = sorted({opt for param in command.params for opt in getattr(param, "opts", ())
+                        if opt.startswith("--")} | {"--help"})
+        return [n for n in names if n.startswith(current)], len(current)
+    return [], 0
+
+
+def _completer(session: Session):
+    from prompt_toolkit.completion import Completer, Completion
+
+    class ShellCompleter(Completer):
+        def get_completions(self, document, complete_event):
+            candidates, length = completions(session, document.text_before_cursor)
+            for candidate in candidates:
+                yield Completion(candidate, start_position=-length)
+
+    return ShellCompleter()
+
+
+def _warm_up() -> None:
+    """Import the engine while the user types the first question."""
+    with contextlib.suppress(Exception):
+        import torch  # noqa: F401
+
+        from pdiff import api  # noqa: F401
+        from pdiff.parse import parse
+
+        parse("x")
+
+
+def interactive(session: Session) -> int:
+    """The prompt on a terminal: history across sessions, line editing, tab completion, help, quit/Ctrl-D."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    warm = threading.Thread(target=_warm_up, name="pdiff-warm-up", daemon=True)
+    warm.start()
+    path = history_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+        history = FileHistory(str(path))
+    except OSError as exc:
+        sys.stderr.write(f"pdiff: history is not kept ({exc})\n")
+        history = InMemoryHistory()
+    prompt = PromptSession(history=history, completer=_completer(session), complete_while_typing=False,
+                           auto_suggest=AutoSuggestFromHistory())
+    sys.stdout.write("pdiff shell: type a command as after `pdiff` (e.g. diff \"x^2 y\" df/dx --at x=1,y=2), "
+                     "`help`, or `quit`.\n")
+    sys.stdout.flush()
+    number = 0
+    while True:
+        try:
+            text = prompt.prompt(PROMPT)
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        number += 1
+        warm.join()  # never fork the symbolic worker while another thread is importing
+        try:
+            outcome = session.run_line(text, number)
+        except (KeyboardInterrupt, SessionInterrupted):
+            sys.stderr.write("pdiff: interrupted\n")
+            continue
+        if outcome is not None and outcome.stop:
+            break
+    return 0
+
+
+def main(*, file: str | None = None, fmt: str = "auto", timeout: float = 20.0, debug: bool = False) -> int:
+    """Run a session: the prompt on a terminal, else the lines of --file or stdin. Returns the exit status."""
+    if file is None and sys.stdin.isatty() and sys.stdout.isatty():
+        return interactive(Session(fmt=fmt, timeout=timeout, debug=debug, capture_errors=False))
+    session = Session(fmt=fmt, timeout=timeout, debug=debug)
+    try:
+        if file is None or file == "-":
+            return session.run_lines(sys.stdin)
+        with open(file, encoding="utf-8") as lines:
+            return session.run_lines(lines)
+    except SessionInterrupted:
+        return _STATUS_INTERRUPTED
