@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_MEMORY_MB = 2048  # address space a worker may add to what it inherits
+MAX_WAIT_SLICE = 1.0  # seconds; the parent waits for worker messages in slices of at most this
 
 
 @dataclass
@@ -68,7 +69,10 @@ def _send(fd: int, message) -> None:
 def _child(write_fd: int, work: Callable[[], Iterator], memory_mb: int) -> None:
     try:
         limit = _virtual_memory_bytes() + memory_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)  # a process cannot raise its hard limit (ValueError): keep the tighter one
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # hard too: nothing in the worker can lift it
         for message in work():
             _send(write_fd, ("item", message))
         _send(write_fd, ("done", None))
@@ -121,7 +125,8 @@ class BoundedWorker:
                 if remaining <= 0:
                     outcome.timed_out = True
                     break
-                ready, _, _ = select.select([self.reader.fd], [], [], remaining)
+                # wait in slices: select() overflows on huge timeouts (--timeout 1e308, inf)
+                ready, _, _ = select.select([self.reader.fd], [], [], min(remaining, MAX_WAIT_SLICE))
                 if not ready:
                     continue
                 open_ = self.reader.feed()

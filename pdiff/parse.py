@@ -120,7 +120,8 @@ args: expr ("," expr)*
 POW: "^" | "**"
 FUNC.2: /(FUNCS)(?![A-Za-z0-9_])/
 NAME: /[A-Za-z_][A-Za-z0-9_]*/
-NUMBER: /(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/
+// [0-9], not \d: Python's \d also matches fullwidth and other scripts' digits (look-alikes)
+NUMBER: /([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?/
 
 %ignore /[ \t]+/
 """.replace("FUNCS", _FUNC_PATTERN)
@@ -186,9 +187,9 @@ class _ToSympy(Transformer):
         if text in ("e", "E"):
             return sp.E
         if text.startswith("_"):
-            raise ParseError(f"names may not start with '_': {text!r}", column=token.start_pos)
+            raise ParseError(f"names may not start with '_': {_quote(text)}", column=token.start_pos)
         if text in RESERVED:
-            raise ParseError(f"{text!r} is reserved and cannot be a variable", column=token.start_pos)
+            raise ParseError(f"{_quote(text)} is reserved and cannot be a variable", column=token.start_pos)
         if len(text) > 64:
             raise LimitError("variable name longer than 64 characters")
         return symbol(text)
@@ -199,6 +200,8 @@ class _ToSympy(Transformer):
         if len(text) == 1 and len(args) == 1:
             # x(x+1) is multiplication: one-letter names are never functions
             return self.name([token]) * args[0]
+        if len(text) > 40:
+            raise ParseError(f"unknown function {_quote(text)}", column=token.start_pos)
         raise ParseError(f"unknown function {text!r} (to multiply, write {text}*(...))", column=token.start_pos)
 
     def args(self, items):
@@ -265,10 +268,23 @@ class _ToSympy(Transformer):
 _TRANSLATE = str.maketrans({"·": "*", "×": "*", "−": "-", "²": "^2", "³": "^3"})
 
 
+def _quote(text: str) -> str:
+    """repr of user text for a message, cut short: a 20,000-letter name must not become a 20,000-letter error."""
+    return repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
+
+
 def _describe(token: Token | None) -> str:
     if token is None or token.type == "$END":
         return "end of input"
-    return repr(str(token))
+    return _quote(str(token))
+
+
+def _shown(text: str) -> str:
+    """The text as echoed above an error caret: one column per character, nothing a terminal would interpret.
+
+    Control characters (ESC sequences, BEL, CR), bidirectional overrides and any other non-ASCII character become
+    '?', so an error message cannot restyle or reorder the user's terminal, and the caret stays aligned."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
 
 
 def _parse_tree(text: str):
@@ -284,17 +300,17 @@ def _parse_tree(text: str):
             msg = "unexpected '.': attribute access is not allowed"
         else:
             msg = f"unexpected character {char!r}"
-        raise ParseError(msg, text, exc.pos_in_stream) from None
+        raise ParseError(msg, _shown(text), exc.pos_in_stream) from None
     except UnexpectedEOF:
         raise ParseError("unexpected end of expression (missing an operand or a closing bracket?)",
-                         text, len(text)) from None
+                         _shown(text), len(text)) from None
     except UnexpectedToken as exc:
         if exc.token.type == "$END":
             raise ParseError("unexpected end of expression (missing an operand or a closing bracket?)",
-                             text, len(text)) from None
-        raise ParseError(f"unexpected {_describe(exc.token)}", text, exc.token.start_pos) from None
+                             _shown(text), len(text)) from None
+        raise ParseError(f"unexpected {_describe(exc.token)}", _shown(text), exc.token.start_pos) from None
     except UnexpectedInput as exc:  # pragma: no cover - lark's remaining cases
-        raise ParseError("could not parse the expression", text, getattr(exc, "pos_in_stream", None)) from None
+        raise ParseError("could not parse the expression", _shown(text), getattr(exc, "pos_in_stream", None)) from None
 
 
 def _nesting_depth(text: str) -> int:
@@ -308,10 +324,16 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
-def parse(text: str) -> sp.Expr | list[sp.Expr]:
-    """Parse an expression (or a bracketed vector `[f1, f2]`, returned as a list) into SymPy."""
+def parse(text: str, latex: bool | None = None) -> sp.Expr | list[sp.Expr]:
+    """Parse an expression (or a bracketed vector `[f1, f2]`, returned as a list) into SymPy.
+
+    LaTeX (detected when latex is None, forced with True) is first translated into this grammar by pdiff.latex."""
     if len(text) > MAX_LENGTH:
         raise LimitError(f"expression longer than {MAX_LENGTH} characters")
+    from pdiff import latex as _latex  # here, not at the top: pdiff.latex reads FUNCTIONS from this module
+
+    if latex or (latex is None and _latex.is_latex(text)):
+        text = _latex.to_plain(text)
     text = text.translate(_TRANSLATE)
     if not text.strip():
         raise ParseError("empty expression")
@@ -323,12 +345,12 @@ def parse(text: str) -> sp.Expr | list[sp.Expr]:
     except VisitError as exc:
         inner = exc.orig_exc
         if isinstance(inner, ParseError) and inner.text is None:
-            inner.text = text
+            inner.text = _shown(text)
         if isinstance(inner, (ParseError, LimitError)):
             raise inner from None
         if isinstance(inner, RecursionError):
             raise LimitError("expression nested too deeply") from None
-        raise ParseError(f"could not build the expression: {inner}", text) from None
+        raise ParseError(f"could not build the expression: {inner}"[:200], _shown(text)) from None
     except RecursionError:
         raise LimitError("expression nested too deeply") from None
     return result
@@ -338,7 +360,7 @@ def parse_scalar(text: str) -> sp.Expr:
     """Parse one scalar expression; a vector is an input error."""
     result = parse(text)
     if isinstance(result, list):
-        raise ParseError("expected one expression, got a vector", text, 0)
+        raise ParseError("expected one expression, got a vector", _shown(text), 0)
     return result
 
 
@@ -347,5 +369,5 @@ def parse_number(text: str) -> sp.Expr:
     value = parse_scalar(text)
     if value.free_symbols:
         names = ", ".join(sorted(s.name for s in value.free_symbols))
-        raise ParseError(f"expected a number, found variable {names}", text)
+        raise ParseError(f"expected a number, found variable {names}", _shown(text))
     return value
