@@ -59,16 +59,25 @@ def _numeric(components, partials, points, needed, dtype, device, deadline):
     """Autograd values [component][partial][point] as floats; None where the deadline passed."""
     import torch  # heavy: imported only when there is numeric work
 
-    from pdiff.autodiff import DeadlineExceeded, partials_at, resolve_device, resolve_dtype
+    from pdiff.autodiff import DeadlineExceeded, first_partials_forward, partials_at, resolve_device, resolve_dtype
     from pdiff.lower import lower
 
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     columns = {name: torch.tensor([float(sp.N(point[name], 17)) for point in points],
                                   dtype=torch_dtype, device=torch_device) for name in needed}
+    programs = [lower(component, needed) for component in components]
+    if len(components) > len(partials) and all(len(p) == 1 for p in partials):
+        # a tall Jacobian: forward mode costs one pass per variable instead of one per component
+        try:
+            tensors = first_partials_forward(programs, columns, [p[0] for p in partials], deadline)
+            return [[t.cpu().tolist() for t in row] for row in tensors], str(torch_device)
+        except DeadlineExceeded:
+            return [[None] * len(partials) for _ in components], str(torch_device)
+        except (NotImplementedError, RuntimeError):
+            pass  # an operation without a forward-mode formula: reverse mode below
     values = []
-    for component in components:
-        program = lower(component, needed)
+    for program in programs:
         try:
             tensors = partials_at(program, columns, partials, deadline)
             values.append([t.cpu().tolist() for t in tensors])
