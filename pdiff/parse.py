@@ -282,9 +282,10 @@ def _describe(token: Token | None) -> str:
 def _shown(text: str) -> str:
     """The text as echoed above an error caret: one column per character, nothing a terminal would interpret.
 
-    Control characters (ESC sequences, BEL, CR), bidirectional overrides and any other non-ASCII character become
-    '?', so an error message cannot restyle or reorder the user's terminal, and the caret stays aligned."""
-    return "".join(c if " " <= c <= "~" else "?" for c in text)
+    Control characters (ESC sequences, BEL, CR), bidirectional overrides, zero-width and other invisible characters
+    and lone surrogates become '?', so an error message cannot restyle or reorder the user's terminal and the caret
+    points at something visible; printable look-alikes (Cyrillic х) stay, so the user sees what they typed."""
+    return "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else "?" for c in text)
 
 
 def _parse_tree(text: str):
