@@ -17,8 +17,23 @@ from pdiff.errors import LimitError, NotationError
 
 MAX_ORDER = 50  # higher orders grow autograd graphs past any useful time bound
 
-# superscript digits become ^N so that ∂x1² stays readable as x1 squared
-_SUPERSCRIPTS = str.maketrans({c: f"^{i}" for i, c in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")})
+# a run of superscript digits becomes ^N (∂¹⁰ is ^10, not ^1^0), so that ∂x1² stays readable as x1 squared
+_SUPERSCRIPT_DIGITS = str.maketrans({c: str(i) for i, c in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")})
+_SUPERSCRIPT_RUN = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+
+
+def _plain_superscripts(text: str) -> str:
+    return _SUPERSCRIPT_RUN.sub(lambda m: "^" + m.group().translate(_SUPERSCRIPT_DIGITS), text)
+
+
+def _preference(reading: list[str], variables: list[str]) -> tuple[int, int]:
+    """Rank readings: fewest names that are not variables, then most that are.
+
+    Counting only known names would let `f_ttheta` (variables t, theta) read as t,t,h,e,t,a: three t's beat one
+    theta. Unknown single letters must cost more than repeated known ones gain.
+    """
+    known = sum(name in variables for name in reading)
+    return (known - len(reading), known)
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _LEIBNIZ = re.compile(r"^(?:d|∂)\s*(?:\^?\s*(\d+))?\s*([A-Za-z][A-Za-z0-9_]*)?\s*/\s*(.+)$")
 _SUBSCRIPT = re.compile(r"^([A-Za-z][A-Za-z0-9]*)_\{?([A-Za-z0-9_,]+)\}?$")
@@ -118,7 +133,7 @@ def _leibniz_terms(denominator: str, variables: list[str]) -> list[list[str]]:
 
 def parse_partial(text: str, variables: list[str]) -> Partial:
     """Read one PARTIAL argument (`df/dx`, `d2f/dxdy`, `∂²f/∂x∂y`, `f_xy`, ...) against the expression's variables."""
-    spec = re.sub(r"\^\^", "^", text.strip().translate(_SUPERSCRIPTS))
+    spec = re.sub(r"\^\^", "^", _plain_superscripts(text.strip()))
     if not spec:
         raise NotationError("empty partial derivative")
     if len(spec) > 400:
@@ -142,7 +157,7 @@ def parse_partial(text: str, variables: list[str]) -> Partial:
             raise NotationError(f"order mismatch in {text!r}: numerator says {order}, "
                                 f"denominator has {' or '.join(map(str, orders))}")
         # prefer readings built from the expression's own variables
-        best = max(matching, key=lambda r: sum(name in variables for name in r))
+        best = max(matching, key=lambda r: _preference(r, variables))
         return _check_order(Partial(text, tuple(reversed(best))))
 
     match = _SUBSCRIPT.match(spec)
@@ -154,7 +169,7 @@ def parse_partial(text: str, variables: list[str]) -> Partial:
             readings = _split_names(subscript, variables)
             if not readings:
                 raise NotationError(f"cannot read the variables in {text!r}")
-            names = max(readings, key=lambda r: (sum(n in variables for n in r), -len(r)))
+            names = max(readings, key=lambda r: (*_preference(r, variables), -len(r)))
         for name in names:
             if not _NAME.fullmatch(name):
                 raise NotationError(f"{name!r} in {text!r} is not a variable name")
