@@ -1,0 +1,428 @@
+"""LaTeX → pdiff's own expression text, which pdiff.parse then reads as usual.
+
+Why a translation and not SymPy's LaTeX parser: `sympy.parsing.latex.parse_latex(..., backend="lark")` does not
+eval strings (its transformer builds Symbol/Integer/Float objects directly; read in SymPy 1.14), but it builds
+complex (not real) symbols, inexact Floats, and reaches far beyond pdiff's allow-list (integrals, limits,
+matrices, quantum brackets), and its Earley parser with explicit ambiguity can take seconds on short inputs.
+Translating tokens into pdiff's plain grammar keeps one allow-list, real symbols, exact numbers and the LALR
+parser's limits for both spellings, and never evaluates anything.
+
+How LaTeX is read (math-mode conventions, documented in the README):
+- letters written together are separate variables multiplied (`xy` is x·y); a multi-letter name is written
+  `\\mathrm{rate}`, `\\operatorname{rate}` or as a Greek command (`\\theta`); a run of letters that is exactly a
+  function name (`sin x`) is that function; `x_1`, `x_{12}` are the variables x_1, x_12;
+- `\\frac{a}{b}`, `\\dfrac`, `\\tfrac`, `\\frac12`; `\\sqrt{x}`, `\\sqrt[3]{x}` (the real cube root), `\\sqrt[n]{x}`;
+- `^{...}` and `^2` (one character: `x^23` is x²·3); `e^{3x}` is exp(3x); `\\pi`; `\\cdot`, `\\times`, `\\div`;
+- `\\sin^2 x` is (sin x)², `\\sin^{-1} x` is arcsin x (likewise for every trig and hyperbolic function);
+  `\\log_{b} x` is the base-b logarithm; `\\ln`, `\\log`, `\\exp` and every function pdiff knows (`\\operatorname{erf}`);
+- `\\left( \\right)`, `\\big(`, `[ ]` and `{ }` group; `|x|`, `\\left| x \\right|`, `\\lvert x \\rvert` are |x|;
+  spacing (`\\,`, `\\;`, `\\quad`) is ignored; anything else (`\\int`, `\\infty`, `=`) is an input error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pdiff.errors import ParseError
+
+MAX_DEPTH = 200  # nesting of groups; pdiff.parse bounds the translated text again
+
+# math-mode commands that stand for a function pdiff knows (its own name unless mapped)
+_FUNCTION_COMMANDS = {
+    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "coth",
+    "exp", "ln", "log", "max", "min", "sgn", "arsinh", "arcosh", "artanh", "arcsinh", "arccosh", "arctanh",
+    "arccot", "arcsec", "arccsc", "sech", "csch", "erf", "lg",
+}
+_RENAMED = {"lg": "log10", "arccot": "acot", "arcsec": "asec", "arccsc": "acsc"}
+_INVERTIBLE = {"sin", "cos", "tan", "cot", "sec", "csc", "sinh", "cosh", "tanh", "coth", "sech", "csch"}
+_GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota",
+    "kappa", "lambda", "mu", "nu", "xi", "rho", "varrho", "sigma", "varsigma", "tau", "upsilon", "phi",
+    "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Upsilon", "Phi",
+    "Psi", "Omega",
+}
+_SPACES = {",", ";", ":", "!", " ", "quad", "qquad", "displaystyle", "textstyle", "limits", "nolimits"}
+_TIMES = {"cdot", "times", "ast"}
+_SIZES = {"big", "Big", "bigg", "Bigg", "bigl", "Bigl", "biggl", "Biggl", "bigr", "Bigr", "biggr", "Biggr",
+          "bigm", "Bigm"}
+_NAME_WRAPPERS = {"mathrm", "operatorname", "text", "mathit", "textrm", "mathsf", "textit"}
+_OPENERS = {"(", "[", "\\{", "\\lbrace", "."}
+_CLOSERS = {")", "]", "\\}", "\\rbrace", "."}
+_BARS = ("|", "\\vert", "\\mid", "\\rvert", "\\rVert")
+_SIZES_TEXT = {"\\" + size for size in _SIZES}
+# where the argument of a function written without brackets ends (`\sin x + 1` is sin(x) + 1)
+_BARE_STOP = {"+", "-", "*", "/", ",", "=", ")", "]", "}"}
+_BARE_STOP_COMMANDS = {"cdot", "times", "ast", "div", "right", "rvert", "rVert", "}", "rbrace"}
+
+_TOKEN = re.compile(r"""
+    (?P<command>\\(?:[A-Za-z]+|.))
+  | (?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)
+  | (?P<letter>[A-Za-z])
+  | (?P<space>\s+)
+  | (?P<symbol>[{}^_+\-*/(),\[\]|=!'<>&~.])
+""", re.VERBOSE | re.DOTALL)
+_DETECT = re.compile(r"\\|[\^_]\s*\{|\|")
+
+
+def is_latex(text: str) -> bool:
+    """True when text is evidently LaTeX: a backslash, `^{`/`_{` braces or `|x|` (none is valid plain input)."""
+    return bool(_DETECT.search(text))
+
+
+def _function_names() -> set[str]:
+    from pdiff.parse import FUNCTIONS  # imported here: pdiff.parse imports this module lazily too
+
+    return set(FUNCTIONS)
+
+
+class _Tokens:
+    def __init__(self, text: str):
+        self.text = text
+        self.items: list[tuple[str, str, int]] = []  # (kind, text, column)
+        pos = 0
+        while pos < len(text):
+            match = _TOKEN.match(text, pos)
+            if not match:
+                char = text[pos]
+                what = f"unsupported character {char!r}" + (f" (U+{ord(char):04X})" if not char.isascii() else "")
+                raise ParseError(f"{what} in LaTeX", text, pos)
+            kind = match.lastgroup
+            if kind != "space" and not (kind == "symbol" and match.group() == "~"):
+                self.items.append((kind, match.group(), pos))
+            pos = match.end()
+        self.pos = 0
+
+    def peek(self, offset: int = 0) -> tuple[str, str, int] | None:
+        index = self.pos + offset
+        return self.items[index] if index < len(self.items) else None
+
+    def next(self) -> tuple[str, str, int]:
+        token = self.peek()
+        if token is None:
+            raise ParseError("unexpected end of LaTeX (missing an argument or a closing brace?)",
+                             self.text, len(self.text))
+        self.pos += 1
+        return token
+
+    def at(self, text: str) -> bool:
+        token = self.peek()
+        return token is not None and token[1] == text
+
+    def error(self, message: str, token: tuple[str, str, int] | None = None) -> ParseError:
+        column = token[2] if token else (self.peek() or ("", "", len(self.text)))[2]
+        return ParseError(message, self.text, column)
+
+
+class _Translator:
+    """Recursive descent over LaTeX tokens, writing pdiff text fragments (joined with spaces).
+
+    Every function application is written with explicit parentheses (`sin(x y)`), so the translated text never
+    depends on pdiff's rules for functions written without them.
+    """
+
+    def __init__(self, text: str):
+        self.tokens = _Tokens(text)
+        self.functions = _function_names()
+        self.depth = 0
+
+    # ---- sequences and groups
+
+    def sequence(self, closers: tuple[str, ...] = (), bar: bool = False) -> list[str]:
+        """Items up to a closing token (not consumed) or the end; with `bar`, a `|` after an operand closes too."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.tokens.error(f"LaTeX nested deeper than {MAX_DEPTH} levels")
+        out: list[str] = []
+        while not self._closes(out, closers, bar):
+            out.extend(self.item())
+        self.depth -= 1
+        return out
+
+    def _closes(self, out: list[str], closers: tuple[str, ...], bar: bool) -> bool:
+        token = self.tokens.peek()
+        return (token is None or token[1] in closers
+                or (bar and token[1] in _BARS and bool(out) and _ends_operand(out[-1])))
+
+    def closed(self, opener, closers: tuple[str, ...], what: str, bar: bool = False) -> list[str]:
+        """The items up to one of `closers`, which is consumed."""
+        inner = self.sequence(closers, bar)
+        end = self.tokens.peek()
+        if end is None or not (end[1] in closers or (bar and end[1] in _BARS)):
+            raise self.tokens.error(f"{what} is not closed", opener)
+        self.tokens.next()
+        if not inner:
+            raise self.tokens.error(f"nothing inside {what}", opener)
+        return inner
+
+    def group(self) -> list[str]:
+        """`{...}` → `(...)`; the opening brace is the current token."""
+        opener = self.tokens.next()
+        return ["(", *self.closed(opener, ("}",), "'{'"), ")"]
+
+    def argument(self) -> list[str]:
+        """A macro argument, parenthesised: a braced group or one token (`\\frac12`, `x^2`, `\\sqrt x`)."""
+        token = self.tokens.peek()
+        if token is None:
+            raise self.tokens.error("missing an argument at the end of the LaTeX")
+        if token[1] == "{":
+            return self.group()
+        if token[0] == "number":
+            self.tokens.next()
+            digits = token[1]
+            if len(digits) > 1:  # TeX takes one character: x^23 is x^2 3
+                self.tokens.items.insert(self.tokens.pos, ("number", digits[1:], token[2] + 1))
+                digits = digits[0]
+            return ["(", digits, ")"]
+        if token[0] == "letter":
+            self.tokens.next()
+            return ["(", self.letter_name(token[1]), ")"]
+        if token[0] == "command":
+            return ["(", *self.item(), ")"]
+        if token[1] == "-" and self.tokens.peek(1) and self.tokens.peek(1)[0] in ("number", "letter"):
+            self.tokens.next()  # x^-1, a common shorthand for x^{-1}
+            return ["(", "-", *self.argument()[1:-1], ")"]
+        raise self.tokens.error(f"unexpected {token[1]!r} as an argument", token)
+
+    # ---- names
+
+    def plain_name(self) -> str:
+        """The letters and digits of `\\mathrm{...}`-like groups and of subscripts."""
+        token = self.tokens.next()
+        if token[1] != "{":
+            if token[0] == "letter":
+                return token[1]
+            if token[0] == "number":
+                if len(token[1]) > 1:
+                    self.tokens.items.insert(self.tokens.pos, ("number", token[1][1:], token[2] + 1))
+                return token[1][0]
+            if token[0] == "command" and token[1][1:] in _GREEK:
+                return token[1][1:]
+            raise self.tokens.error(f"expected a letter or digit, got {token[1]!r}", token)
+        parts = []
+        while not self.tokens.at("}"):
+            part = self.tokens.next()
+            if part[0] in ("letter", "number") and "." not in part[1]:
+                parts.append(part[1])
+            elif part[0] == "command" and part[1][1:] in _GREEK:
+                parts.append(part[1][1:])
+            elif not (part[0] == "command" and part[1][1:] in _SPACES):
+                raise self.tokens.error(f"a name may hold only letters and digits, not {part[1]!r}", part)
+        self.tokens.next()
+        if not parts:
+            raise self.tokens.error("empty name", token)
+        return "".join(parts)
+
+    def letter_name(self, name: str) -> str:
+        """A variable, with its subscript when one follows (`x_1` → x_1, `\\theta_{0}` → theta_0)."""
+        if self.tokens.at("_"):
+            self.tokens.next()
+            name = f"{name}_{self.plain_name()}"
+        return name
+
+    # ---- functions
+
+    def _starts_function(self) -> bool:
+        token = self.tokens.peek()
+        if token is None:
+            return False
+        if token[0] == "command":
+            return token[1][1:] in _FUNCTION_COMMANDS or token[1][1:] in ("sqrt", "operatorname")
+        if token[0] == "letter":
+            run = self._letter_run_text()
+            return len(run) > 1 and run in self.functions
+        return False
+
+    def _letter_run_text(self) -> str:
+        run, offset = "", 0
+        first = self.tokens.peek()
+        while (token := self.tokens.peek(offset)) and token[0] == "letter" and token[2] == first[2] + len(run):
+            run += token[1]
+            offset += 1
+        return run
+
+    def function_argument(self, token) -> list[str]:
+        """What a function applies to, parenthesised: a bracketed group, or (without brackets) another
+        function's application, or the implicit product that follows, up to the next operator or function."""
+        while self.tokens.peek() is not None and self.tokens.peek()[1] in _SIZES_TEXT:
+            self.tokens.next()  # \sin\big( x \big)
+        nxt = self.tokens.peek()
+        if nxt is not None and nxt[1] in ("(", "[", "{", "\\left", "\\lbrace", "\\{"):
+            return ["(", *self.item(), ")"]
+        if self._starts_function():
+            return ["(", *self.item(), ")"]
+        out: list[str] = []
+        if nxt is not None and nxt[1] in ("-", "+"):
+            out.append(self.tokens.next()[1])
+        while True:
+            nxt = self.tokens.peek()
+            if nxt is None or nxt[1] in _BARE_STOP or (nxt[0] == "command" and nxt[1][1:] in _BARE_STOP_COMMANDS):
+                break
+            if nxt[1] in _BARS and out and _ends_operand(out[-1]):
+                break  # closes an enclosing |...|
+            if self._starts_function():
+                break  # sin x cos x is sin(x)·cos(x)
+            out.extend(self.item())
+        if not out or out[-1] in ("-", "+"):
+            raise self.tokens.error(f"missing the argument of {token[1]}", token)
+        return ["(", *out, ")"]
+
+    def function(self, name: str, token) -> list[str]:
+        """A function with its optional `^{n}` power or `_{b}` base, applied to its argument."""
+        name = _RENAMED.get(name, name)
+        base: list[str] | None = None
+        power: str | None = None
+        for _ in range(2):
+            if self.tokens.at("_") and name == "log" and base is None:
+                self.tokens.next()
+                base = self.argument()
+            elif self.tokens.at("^") and power is None:
+                self.tokens.next()
+                text = "".join(self.argument()[1:-1]).replace(" ", "")
+                if not re.fullmatch(r"-?\d+", text):
+                    raise self.tokens.error(f"write the power of {token[1]} as a whole number, or use "
+                                            f"(\\{name} x)^{{...}}", token)
+                power = text
+        if power == "-1" and name in _INVERTIBLE:
+            name, power = "a" + name, None  # \sin^{-1} x is arcsin x
+        if name not in self.functions:
+            raise self.tokens.error(f"unknown function {name!r}", token)
+        argument = self.function_argument(token)
+        if base is not None:
+            digits = "".join(base[1:-1]).replace(" ", "")
+            if digits in ("2", "10"):
+                applied = [f"log{digits}", *argument]
+            else:  # log_b x = log(x, b)
+                applied = ["log", "(", *argument, ",", *base, ")"]
+            return applied if power is None else ["(", *applied, ")", "^", "(", power, ")"]
+        return [f"{name}^({power})" if power else name, *argument]
+
+    # ---- items
+
+    def item(self) -> list[str]:
+        token = self.tokens.next()
+        kind, text, column = token
+        if kind == "number":
+            return [text]
+        if kind == "letter":
+            self.tokens.pos -= 1
+            run = self._letter_run_text()
+            self.tokens.pos += len(run)
+            if len(run) > 1 and run in self.functions:
+                return self.function(run, token)
+            *singles, last = run
+            return [*singles, self.letter_name(last)]
+        if kind == "symbol":
+            return self.symbol(token)
+        return self.command(token)
+
+    def symbol(self, token) -> list[str]:
+        text = token[1]
+        if text == "{":
+            self.tokens.pos -= 1
+            return self.group()
+        if text == "^":
+            return ["^", *self.argument()]
+        if text in "+-*/,":
+            return [text]
+        if text in "([":
+            return ["(", *self.closed(token, (")", "]"), f"'{text}'"), ")"]
+        if text == "|":
+            return ["(abs(", *self.closed(token, (), "'|'", bar=True), "))"]
+        if text == "_":
+            raise self.tokens.error("a subscript must follow a variable (x_1) or \\log (\\log_2 x)", token)
+        if text in ")]}":
+            raise self.tokens.error(f"unmatched {text!r}", token)
+        if text == "=":
+            raise self.tokens.error("'=' is not allowed: give one expression, not an equation", token)
+        if text == "!":
+            raise self.tokens.error("factorials are not supported", token)
+        raise self.tokens.error(f"unexpected {text!r} in LaTeX", token)
+
+    def command(self, token) -> list[str]:
+        name = token[1][1:]
+        if name in _SPACES or name in _SIZES:
+            return []
+        if name in _TIMES:
+            return ["*"]
+        if name == "div":
+            return ["/"]
+        if name in ("frac", "dfrac", "tfrac"):
+            numerator = self.argument()
+            denominator = self.argument()
+            return ["(", *numerator, "/", *denominator, ")"]
+        if name == "sqrt":
+            index = None
+            if self.tokens.at("["):
+                index = self.closed(self.tokens.next(), ("]",), "\\sqrt[")
+            radicand = self.argument()
+            degree = "".join(index or ["2"]).replace(" ", "")
+            if degree == "2":
+                return ["sqrt", *radicand]
+            if degree == "3":
+                return ["cbrt", *radicand]
+            return ["(", *radicand, "^", "(", "1", "/", "(", *index, ")", ")", ")"]
+        if name == "pi":
+            return ["pi"]
+        if name in _GREEK:
+            return [self.letter_name(name)]
+        if name in _FUNCTION_COMMANDS:
+            return self.function(name, token)
+        if name in _NAME_WRAPPERS:
+            word = self.plain_name()
+            if len(word) > 1 and word in self.functions:
+                return self.function(word, token)
+            return [self.letter_name(word)]
+        if name == "left":
+            return self.delimited(token)
+        if name == "right":
+            raise self.tokens.error("\\right without a matching \\left", token)
+        if name in ("lvert", "vert", "mid", "lVert"):
+            return ["(abs(", *self.closed(token, ("\\rvert", "\\rVert"), token[1], bar=True), "))"]
+        if name in ("{", "lbrace"):
+            return ["(", *self.closed(token, ("\\}", "\\rbrace"), token[1]), ")"]
+        if name in ("infty", "int", "sum", "prod", "lim", "partial", "nabla", "mathrm d"):
+            raise self.tokens.error(f"\\{name} is not supported in an expression", token)
+        raise self.tokens.error(f"unsupported LaTeX command \\{name}", token)
+
+    def delimited(self, token) -> list[str]:
+        """`\\left( ... \\right)`, `\\left| ... \\right|`, `\\left[ ... \\right]`, `\\left. ... \\right|`."""
+        opener = self.tokens.next()
+        if opener[1] in _BARS or opener[1] == "\\lvert":
+            inner = self.closed(token, ("\\right",), "\\left|")
+            closer = self.tokens.next()
+            if closer[1] not in _BARS and closer[1] != "\\rvert":
+                raise self.tokens.error("\\left| must close with \\right|", closer)
+            return ["(abs(", *inner, "))"]
+        if opener[1] not in _OPENERS:
+            raise self.tokens.error(f"unsupported delimiter \\left{opener[1]}", opener)
+        inner = self.closed(token, ("\\right",), "\\left" + opener[1])
+        closer = self.tokens.next()
+        if closer[1] not in _CLOSERS:
+            raise self.tokens.error(f"unsupported delimiter \\right{closer[1]}", closer)
+        return ["(", *inner, ")"]
+
+    def translate(self) -> str:
+        out = self.sequence()
+        if self.tokens.peek() is not None:
+            raise self.tokens.error(f"unmatched {self.tokens.peek()[1]!r}")
+        if not out:
+            raise ParseError("empty expression")
+        return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", " ".join(f for f in out if f)))
+
+
+def _ends_operand(fragment: str) -> bool:
+    return fragment[-1:].isalnum() or fragment.endswith(")")
+
+
+def to_plain(text: str) -> str:
+    """Translate LaTeX into pdiff's plain expression text (raises ParseError with the LaTeX position)."""
+    from pdiff.parse import MAX_LENGTH
+
+    if len(text) > MAX_LENGTH:
+        from pdiff.errors import LimitError
+
+        raise LimitError(f"expression longer than {MAX_LENGTH} characters")
+    text = text.strip()
+    if text.startswith("$") and text.endswith("$"):
+        text = text.strip("$")
+    return _Translator(text).translate()
