@@ -1,0 +1,272 @@
+"""Renderers for many points (`pdiff diff --points/--grid`): text written chunk by chunk as results finish.
+
+Columns, the same names in csv and jsonl: the input's own columns first (a CSV input's rows are copied as they
+were read, extra columns included), then for each partial LABEL: `LABEL` (autograd), `LABEL:exact` (the
+symbolic derivative evaluated in float64), `LABEL:abs_diff` = |autograd − exact| and `LABEL:rel_diff` =
+abs_diff / |exact| (3 significant digits: they are diagnostics). Without the symbolic side only `LABEL`.
+plain: one line per point, the autograd values tab-separated in full precision.
+json: one document {"expression", "variables", "dtype", "device", "partials", "columns", "points": [records
+as in jsonl], "summary"}; inf and nan are null in JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Callable
+
+import numpy as np
+
+from pdiff.render.common import json_number, short
+from pdiff.results import CONVENTION
+
+PREVIEW_ROWS = 20  # rows shown by the table format
+
+
+def column_names(plan) -> list[str]:
+    """The computed columns, in order."""
+    names = []
+    for target in plan.targets:
+        names.append(target.label)
+        if plan.symbolic_side:
+            names += [f"{target.label}:exact", f"{target.label}:abs_diff", f"{target.label}:rel_diff"]
+    return names
+
+
+def _computed(plan, values) -> list[tuple[str, list, bool]]:
+    """(kind, values as Python floats, all finite) for each computed column; kind: full or short precision."""
+    columns = []
+    for t in range(len(plan.targets)):
+        parts = [("full", values.autograd[t])]
+        if plan.symbolic_side:
+            parts += [("full", values.exact[t]), ("short", values.abs_diff[t]), ("short", values.rel_diff[t])]
+        for kind, array in parts:
+            if array is None:
+                columns.append(("missing", [], True))
+            else:
+                columns.append((kind, array.tolist(), bool(np.isfinite(array).all())))
+    return columns
+
+
+def _csv_cell(text: str) -> str:
+    if any(ch in text for ch in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+class StreamWriter:
+    """Turns a run into text: header() once, chunk(values) per chunk, footer(summary) once."""
+
+    def __init__(self, plan, source):
+        self.plan, self.source = plan, source
+        self.names = column_names(plan)
+
+    def header(self) -> str:
+        return ""
+
+    def chunk(self, values) -> str:
+        raise NotImplementedError
+
+    def footer(self, summary):
+        return ""
+
+
+class CsvWriter(StreamWriter):
+    def header(self) -> str:
+        head = self.source.csv_header
+        if head is None:
+            head = ",".join(_csv_cell(name) for name in self.source.fields)
+        return head + "," + ",".join(_csv_cell(name) for name in self.names) + "\n"
+
+    def chunk(self, values) -> str:
+        chunk = values.chunk
+        formats, lists = [], []
+        if chunk.raw_rows is not None and self.source.csv_header is not None:
+            formats.append("%s")
+            lists.append(chunk.raw_rows)
+        else:
+            extras = chunk.extras()
+            for name in self.source.fields:
+                if name in chunk.columns:
+                    formats.append("%r")
+                    lists.append(chunk.columns[name].tolist())
+                else:
+                    formats.append("%s")
+                    lists.append([_csv_cell(str(v)) for v in extras[name]])
+        for kind, column, _finite in _computed(self.plan, values):
+            if kind == "missing":
+                formats.append("")
+            else:
+                formats.append("%r" if kind == "full" else "%.3g")
+                lists.append(column)
+        line = ",".join(formats) + "\n"
+        return "".join([line % row for row in zip(*lists)])
+
+
+class JsonlWriter(StreamWriter):
+    """One JSON object per point: the input fields, then the computed columns."""
+
+    def _records(self, values) -> list[str]:
+        chunk = values.chunk
+        extras = chunk.extras()
+        formats, lists = [], []
+        for name in self.source.fields:
+            key = json.dumps(name, ensure_ascii=False)
+            if name in chunk.columns:
+                formats.append(f"{key}: %r")
+                lists.append(chunk.columns[name].tolist())
+            else:
+                formats.append(f"{key}: %s")
+                lists.append([json.dumps(v, ensure_ascii=False) for v in extras[name]])
+        for name, (kind, column, finite) in zip(self.names, _computed(self.plan, values)):
+            key = json.dumps(name, ensure_ascii=False)
+            if kind == "missing":
+                formats.append(f"{key}: null")
+                continue
+            code = "%r" if kind == "full" else "%.3g"
+            if finite:
+                formats.append(f"{key}: {code}")
+                lists.append(column)
+            else:
+                formats.append(f"{key}: %s")
+                lists.append([code % v if math.isfinite(v) else "null" for v in column])
+        line = "{" + ", ".join(formats) + "}"
+        if not lists:
+            return [line] * len(chunk)
+        return [line % row for row in zip(*lists)]
+
+    def chunk(self, values) -> str:
+        return "".join(record + "\n" for record in self._records(values))
+
+
+class JsonWriter(JsonlWriter):
+    """One document, written as it goes: the points array is streamed, the summary comes last."""
+
+    def header(self) -> str:
+        self.first = True
+        head = {
+            "expression": self.plan.summary.expression,
+            "variables": list(self.plan.summary.variables),
+            "dtype": self.plan.summary.dtype,
+            "device": self.plan.summary.device,
+            "partials": [_partial_record(s) for s in self.plan.summary.targets],
+            "columns": list(self.source.fields) + self.names,
+        }
+        text = json.dumps(head, indent=2, ensure_ascii=False)
+        return text[:-2] + ',\n  "points": ['
+
+    def chunk(self, values) -> str:
+        records = self._records(values)
+        if not records:
+            return ""
+        text = ("\n    " if self.first else ",\n    ") + ",\n    ".join(records)
+        self.first = False
+        return text
+
+    def footer(self, summary) -> str:
+        body = json.dumps(summary_record(summary), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        return ("\n  " if not self.first else "") + f'],\n  "summary": {body}\n}}\n'
+
+
+class PlainWriter(StreamWriter):
+    def chunk(self, values) -> str:
+        lists = [a.tolist() for a in values.autograd]
+        line = "\t".join(["%r"] * len(lists)) + "\n"
+        return "".join([line % row for row in zip(*lists)])
+
+
+class TableWriter(StreamWriter):
+    """For people at a terminal: the first rows, then the summary per partial (a Rich renderable)."""
+
+    def __init__(self, plan, source):
+        super().__init__(plan, source)
+        self.preview: list[list[str]] = []
+
+    def chunk(self, values) -> str:
+        take = min(PREVIEW_ROWS - len(self.preview), len(values.chunk))
+        for i in range(max(take, 0)):
+            row = [short(float(values.chunk.columns[v][i])) for v in self.source.variables]
+            for t in range(len(self.plan.targets)):
+                row.append(short(float(values.autograd[t][i])))
+                if self.plan.symbolic_side:
+                    exact = values.exact[t]
+                    row.append("—" if exact is None else short(float(exact[i])))
+            self.preview.append(row)
+        return ""
+
+    def footer(self, summary):
+        from rich import box
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        preview = Table(box=box.SIMPLE_HEAD, pad_edge=False,
+                        title=f"first {len(self.preview)} of {summary.points} points", title_justify="left")
+        for name in self.source.variables:
+            preview.add_column(name, justify="right")
+        for target in self.plan.targets:
+            preview.add_column(target.label, justify="right")
+            if self.plan.symbolic_side:
+                preview.add_column(f"{target.label} exact", justify="right")
+        for row in self.preview:
+            preview.add_row(*row)
+        totals = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for name in ("partial", "derivative", "points", "max |Δ|", "max rel", "non-finite", "disagree"):
+            totals.add_column(name, justify="left" if name in ("partial", "derivative") else "right",
+                              overflow="fold")
+        for t in summary.targets:
+            style = "red" if t.non_finite or t.disagree else ""
+            totals.add_row(t.target.label, (t.derivative or "—").replace("**", "^"), str(t.points),
+                           f"{t.max_abs_diff:.1e}" if t.exact else "—", f"{t.max_rel_diff:.1e}" if t.exact else "—",
+                           Text(str(t.non_finite), style=style), Text(str(t.disagree), style=style))
+        rtol, atol = summary.tolerance
+        note = (f"{summary.dtype} on {summary.device}; exact = the symbolic derivative in float64; "
+                f"agreement when |Δ| ≤ {atol:g} + {rtol:g}·|exact|. {CONVENTION}.")
+        return Group(preview, totals, Text(note, style="dim"))
+
+
+def _partial_record(t) -> dict:
+    record = {"partial": t.target.partial, "label": t.target.label, "wrt": list(t.target.wrt),
+              "derivative": t.derivative}
+    if t.target.component is not None:
+        record["component"] = t.target.component
+    return record
+
+
+def summary_record(summary) -> dict:
+    """The summary as JSON-ready data (field names are a public contract)."""
+    rtol, atol = summary.tolerance
+    return {
+        "points": summary.points,
+        "finished": summary.finished,
+        "tolerance": {"rtol": rtol, "atol": atol},
+        "partials": [{**_partial_record(t), "points": t.points, "non_finite": t.non_finite,
+                      "disagree": t.disagree,
+                      "max_abs_diff": json_number(t.max_abs_diff) if t.exact else None,
+                      "max_abs_at": t.max_abs_at,
+                      "max_rel_diff": json_number(t.max_rel_diff) if t.exact else None,
+                      "max_rel_at": t.max_rel_at,
+                      "first_non_finite": t.first_non_finite, "first_disagree": t.first_disagree,
+                      "note": t.note} for t in summary.targets],
+        "problems": summary.problems,
+    }
+
+
+WRITERS: dict[str, Callable] = {"csv": CsvWriter, "jsonl": JsonlWriter, "json": JsonWriter, "plain": PlainWriter,
+                                "table": TableWriter}
+
+
+def writer(fmt: str, plan, source) -> StreamWriter:
+    return WRITERS[fmt](plan, source)
+
+
+def progress(total: int | None, unit: str):
+    """A Rich progress bar on stderr (the caller shows it only when stderr is a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                   TextColumn("{task.completed:,} " + unit), TimeElapsedColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task("points", total=total)
+    return bar, lambda amount: bar.advance(task, amount)

@@ -1,0 +1,343 @@
+"""The chunked engine for many points: autograd partials beside the symbolic derivative, lowered and vectorised.
+
+For each chunk of a PointSource: the columns become tensors on the device → the partials by autograd
+(pdiff.autodiff, all partials of a component sharing prefixes) → the "exact" column: the SymPy derivative
+(computed once, in the bounded worker) lowered by pdiff.lower and evaluated without a graph, always in float64
+→ per point |Δ| = |autograd − exact| and the relative difference |Δ| / max(|exact|, tiny) → a running summary.
+
+Speed on CPU comes from cache blocking: a chunk is evaluated in blocks of BLOCK_ROWS rows so the many
+intermediate tensors of a reverse pass stay in cache instead of streaming through memory (about 3x faster than
+one pass over a million points), and results are written straight into the output arrays (`out=`).
+On a GPU the whole chunk is one block and the copy back of chunk k overlaps the reading of chunk k+1.
+
+Entry points: `plan_diff(...)` for `pdiff diff`-style requests and `StreamPlan(...)` for any list of partials
+(gradients, Hessians); then `plan.run(source)` yields ChunkValues and fills `plan.summary`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+import sympy as sp
+import torch
+
+from pdiff import bounds, symbolic
+from pdiff.autodiff import DeadlineExceeded, partials_at, resolve_device, resolve_dtype
+from pdiff.errors import ExitCode, InputError
+from pdiff.lower import UnsupportedError, lower
+from pdiff.sources import Chunk, PointSource
+
+# (rtol, atol): agreement when |autograd - exact| <= atol + rtol * |exact| (as `pdiff diff --at`)
+TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-3, 1e-5)}
+BLOCK_ROWS = 1 << 15  # CPU cache block: ~40 float64 temporaries of 256 KiB stay within L2/L3
+CPU_CHUNK_ROWS = 1 << 16
+GPU_CHUNK_ROWS = 1 << 21
+
+
+def default_chunk_size(device: str | torch.device) -> int:
+    """Rows per chunk when --chunk-size is not given: small on CPU (memory stays flat), large on a GPU."""
+    return CPU_CHUNK_ROWS if torch.device(device).type == "cpu" else GPU_CHUNK_ROWS
+
+
+@dataclass(frozen=True)
+class Target:
+    """One requested quantity: a partial of one component; its label names the output columns."""
+
+    label: str  # `d2f/dxdy`, or `d2f/dxdy[2]` for the second component of a vector
+    partial: str  # as typed
+    wrt: tuple[str, ...]  # application order
+    component: int | None  # index into a vector expression, None for a scalar one
+
+
+@dataclass
+class TargetSummary:
+    """The running account of one target over all points so far."""
+
+    target: Target
+    derivative: str | None = None  # the SymPy derivative as text (None: did not finish)
+    exact: bool = False  # an exact column is being computed
+    points: int = 0
+    non_finite: int = 0  # autograd is inf or nan
+    disagree: int = 0  # autograd is finite but the exact value is not, or they differ beyond the tolerance
+    max_abs_diff: float = 0.0  # over points where both are finite
+    max_abs_at: str | None = None
+    max_rel_diff: float = 0.0
+    max_rel_at: str | None = None
+    first_non_finite: str | None = None
+    first_disagree: str | None = None
+    note: str | None = None  # why there is no exact column
+
+
+@dataclass
+class StreamSummary:
+    """What a whole run found; `problems` has one line per thing that makes the exit status 1."""
+
+    expression: str
+    variables: tuple[str, ...]
+    dtype: str
+    device: str
+    tolerance: tuple[float, float]  # (rtol, atol)
+    targets: list[TargetSummary]
+    points: int = 0
+    seconds: float = 0.0
+    finished: bool = False
+
+    @property
+    def problems(self) -> list[str]:
+        lines = []
+        for t in self.targets:
+            label = t.target.label
+            if t.note:
+                lines.append(f"{label}: no exact column ({t.note})")
+            if t.non_finite:
+                lines.append(f"{label}: autograd is not finite at {t.non_finite} of {t.points} points "
+                             f"(first at {t.first_non_finite})")
+            if t.disagree:
+                lines.append(f"{label}: autograd and the exact value disagree at {t.disagree} of {t.points} "
+                             f"points (first at {t.first_disagree})")
+        return lines
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.MATH if self.problems or not self.finished else ExitCode.OK
+
+
+@dataclass
+class ChunkValues:
+    """One chunk's answers, as float64 NumPy arrays in target order (None where there is no exact column)."""
+
+    chunk: Chunk
+    autograd: list[np.ndarray]
+    exact: list[np.ndarray | None]
+    abs_diff: list[np.ndarray | None]
+    rel_diff: list[np.ndarray | None]
+
+
+def _symbolic_work(components: Sequence[sp.Expr], wrts: Sequence[tuple[str, ...]]):
+    def work():
+        for c, component in enumerate(components):
+            for p, wrt in enumerate(wrts):
+                expr = symbolic.derivative(component, wrt)
+                yield c, p, expr, symbolic.to_text(expr)
+    return work
+
+
+@dataclass
+class _Pending:
+    chunk: Chunk
+    outputs: list  # per target: (autograd, exact, abs, rel) tensors, on the device
+    checks: list  # per target: (bad count, max abs, max rel) tensors or None
+
+
+class StreamPlan:
+    """Components and partials prepared once (programs lowered, derivatives computed), evaluated per chunk."""
+
+    def __init__(self, components: Sequence[sp.Expr], partials: Sequence[tuple[str, tuple[str, ...]]], *,
+                 variables: Sequence[str], is_vector: bool = False, expression: str = "",
+                 dtype: str = "float64", device: str = "auto", timeout: float = bounds.DEFAULT_TIMEOUT,
+                 symbolic_side: bool = True, memory_mb: int = bounds.DEFAULT_MEMORY_MB):
+        """`partials` is [(text as typed, wrt in application order)]; every component gets every partial."""
+        if timeout <= 0:
+            raise InputError("--timeout must be positive")
+        self.components = list(components)
+        self.timeout = timeout
+        self.symbolic_side = symbolic_side
+        self.variables = list(variables)
+        self.needed = sorted({*variables, *(name for _, wrt in partials for name in wrt)})
+        self.device = resolve_device(device)
+        self.dtype_name = dtype
+        self.dtype = resolve_dtype(dtype, self.device)
+        # the exact side runs in float64 wherever the device has it (mps has not)
+        self.exact_dtype = torch.float64 if self.device.type != "mps" else torch.float32
+        self.wrts = [tuple(wrt) for _, wrt in partials]
+        self.targets = [Target(text + (f"[{c + 1}]" if is_vector else ""), text, tuple(wrt),
+                               c if is_vector else None)
+                        for c in range(len(self.components)) for text, wrt in partials]
+        labels = [t.label for t in self.targets]
+        if len(set(labels)) != len(labels):
+            raise InputError("the same partial is asked for twice")
+        self.summary = StreamSummary(expression, tuple(self.variables), dtype, str(self.device),
+                                     TOLERANCES.get(dtype, TOLERANCES["float64"]),
+                                     [TargetSummary(t) for t in self.targets])
+        start = time.monotonic()
+        worker = (bounds.BoundedWorker(_symbolic_work(self.components, self.wrts), memory_mb)
+                  if symbolic_side else None)
+        try:
+            self.programs = [lower(component, self.needed) for component in self.components]
+        finally:
+            outcome = worker.collect(start + timeout) if worker else None
+        self.exact_programs: list = [None] * len(self.targets)
+        if outcome is None:
+            return
+        found = {(c, p): (expr, text) for c, p, expr, text in outcome.messages}
+        reason = (f"the symbolic side failed: {outcome.error}" if outcome.error
+                  else f"the symbolic derivative did not finish within {timeout:g} s")
+        for i, summary in enumerate(self.summary.targets):
+            c, p = divmod(i, len(self.wrts))
+            if (c, p) not in found:
+                summary.note = reason
+                continue
+            expr, summary.derivative = found[c, p]
+            try:
+                self.exact_programs[i] = lower(expr, self.needed)
+                summary.exact = True
+            except UnsupportedError as exc:
+                summary.note = f"the derivative cannot be evaluated numerically: {exc}"
+
+    # ------------------------------------------------------------------------------------------ evaluation
+
+    def _evaluate_block(self, columns: dict[str, torch.Tensor], exact_columns: dict[str, torch.Tensor],
+                        outputs: list, rows: slice, deadline: float) -> list:
+        """Fill outputs[t][k][rows] for every target; returns per target (bad count, max |Δ|, max rel) tensors."""
+        size = rows.stop - rows.start
+        rtol, atol = self.summary.tolerance
+        tiny = torch.finfo(self.exact_dtype).tiny
+        checks = []
+        per_component = len(self.wrts)
+        for c, program in enumerate(self.programs):
+            values = partials_at(program, columns, self.wrts, deadline)
+            for p, value in enumerate(values):
+                t = c * per_component + p
+                auto_out, exact_out, abs_out, rel_out = outputs[t]
+                auto = auto_out[rows]
+                auto.copy_(torch.broadcast_to(value, (size,)))
+                program_t = self.exact_programs[t]
+                if program_t is None:
+                    checks.append(None)
+                    continue
+                with torch.no_grad():
+                    exact = exact_out[rows]
+                    exact.copy_(torch.broadcast_to(program_t(exact_columns), (size,)))
+                    diff = torch.sub(auto, exact, out=abs_out[rows]).abs_()
+                    magnitude = exact.abs()
+                    tolerance = torch.add(magnitude, atol / rtol).mul_(rtol)  # atol + rtol·|exact|
+                    # good: within tolerance and both finite (a finite tolerance means a finite exact value)
+                    good = torch.le(diff, tolerance).logical_and_(tolerance < math.inf)
+                    rel = torch.div(diff, magnitude.clamp_min_(tiny), out=rel_out[rows])
+                    checks.append((size - good.sum(), diff.max(), rel.max()))
+        return checks
+
+    def _submit(self, chunk: Chunk) -> _Pending:
+        n = len(chunk)
+        deadline = time.monotonic() + self.timeout
+        on_cpu = self.device.type == "cpu"
+        host = {name: torch.from_numpy(chunk.columns[name]) for name in self.needed}
+        if not on_cpu and self.device.type == "cuda":
+            host = {name: t.pin_memory() for name, t in host.items()}
+        columns = {name: t.to(self.device, self.dtype, non_blocking=True) for name, t in host.items()}
+        exact_columns = (columns if self.exact_dtype == self.dtype else
+                         {name: t.to(self.device, self.exact_dtype, non_blocking=True) for name, t in host.items()})
+        outputs = []
+        for t, program in enumerate(self.exact_programs):
+            shape = (4 if program is not None else 1, n)
+            block = (torch.from_numpy(np.empty(shape)) if on_cpu
+                     else torch.empty(shape, dtype=self.exact_dtype, device=self.device))
+            outputs.append(tuple(block) + (None,) * (4 - shape[0]))
+        step = BLOCK_ROWS if on_cpu else max(n, 1)
+        checks = []
+        for start in range(0, n, step):
+            rows = slice(start, min(n, start + step))
+            block_columns = {name: t[rows] for name, t in columns.items()}
+            block_exact = (block_columns if exact_columns is columns
+                           else {name: t[rows] for name, t in exact_columns.items()})
+            checks.append(self._evaluate_block(block_columns, block_exact, outputs, rows, deadline))
+        return _Pending(chunk, outputs, checks)
+
+    def _finish(self, pending: _Pending) -> ChunkValues:
+        chunk = pending.chunk
+        arrays = [[None if o is None else o.cpu().numpy() for o in outputs] for outputs in pending.outputs]
+        for t, summary in enumerate(self.summary.targets):
+            auto, exact, diff, rel = arrays[t]
+            summary.points += len(chunk)
+            if exact is None:
+                finite = np.isfinite(auto)
+                if not finite.all():
+                    self._count_non_finite(summary, chunk, finite)
+                continue
+            blocks = [block[t] for block in pending.checks]
+            bad = sum(int(b[0]) for b in blocks)
+            if bad == 0:  # the common case: every |Δ| is finite and within tolerance
+                self._note_max(summary, chunk, max(float(b[1]) for b in blocks), diff, "abs")
+                self._note_max(summary, chunk, max(float(b[2]) for b in blocks), rel, "rel")
+                continue
+            finite = np.isfinite(auto)
+            if not finite.all():
+                self._count_non_finite(summary, chunk, finite)
+            rtol, atol = self.summary.tolerance
+            with np.errstate(invalid="ignore"):
+                disagree = finite & ~(diff <= atol + rtol * np.abs(exact)) | finite & ~np.isfinite(exact)
+            if disagree.any():
+                i = int(np.argmax(disagree))
+                summary.disagree += int(disagree.sum())
+                if summary.first_disagree is None:
+                    summary.first_disagree = (f"{self._where(chunk, i)}: autograd {float(auto[i])!r}, "
+                                              f"exact {float(exact[i])!r}")
+            comparable = np.isfinite(diff)
+            if comparable.any():
+                self._note_max(summary, chunk, float(diff[comparable].max()), diff, "abs")
+                self._note_max(summary, chunk, float(np.nanmax(np.where(comparable, rel, np.nan))), rel, "rel")
+        self.summary.points += len(chunk)
+        return ChunkValues(chunk, [a[0] for a in arrays], [a[1] for a in arrays], [a[2] for a in arrays],
+                           [a[3] for a in arrays])
+
+    def _where(self, chunk: Chunk, row: int) -> str:
+        return f"{self.source_name} {chunk.where(row)}"
+
+    def _count_non_finite(self, summary: TargetSummary, chunk: Chunk, finite: np.ndarray) -> None:
+        summary.non_finite += int((~finite).sum())
+        if summary.first_non_finite is None:
+            summary.first_non_finite = self._where(chunk, int(np.argmin(finite)))
+
+    def _note_max(self, summary: TargetSummary, chunk: Chunk, value: float, values: np.ndarray, kind: str) -> None:
+        if not value > getattr(summary, f"max_{kind}_diff"):
+            return
+        setattr(summary, f"max_{kind}_diff", value)
+        setattr(summary, f"max_{kind}_at", self._where(chunk, int(np.flatnonzero(values == value)[0])))
+
+    def run(self, source: PointSource, chunk_size: int | None = None) -> Iterator[ChunkValues]:
+        """Evaluate every chunk of `source`, yielding each as it finishes; `self.summary` is kept up to date.
+
+        A chunk whose numeric work runs past --timeout stops the run (the summary says so): the timeout
+        bounds each chunk, not the whole stream, so a long file is not cut short by it.
+        """
+        if not self.needed:
+            raise InputError("the expression has no variables: there is nothing to vary over many points")
+        missing = [name for name in self.needed if name not in source.variables]
+        if missing:
+            raise InputError(f"{source.name} was opened without {', '.join(missing)}")
+        self.source_name = source.name
+        started = time.monotonic()
+        pending = None
+        try:
+            for chunk in source.chunks(chunk_size or default_chunk_size(self.device)):
+                current = self._submit(chunk)  # on a GPU this only queues the work
+                if pending is not None:
+                    yield self._finish(pending)
+                pending = current
+            if pending is not None:
+                yield self._finish(pending)
+            self.summary.finished = True
+        except DeadlineExceeded:
+            for t in self.summary.targets:
+                t.note = t.note or f"a chunk ran past --timeout {self.timeout:g} s; the run stopped there"
+        finally:
+            self.summary.seconds = time.monotonic() - started
+
+
+def plan_diff(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequence[str] | None = None,
+              dtype: str = "float64", device: str = "auto", timeout: float = bounds.DEFAULT_TIMEOUT,
+              symbolic_side: bool = True) -> StreamPlan:
+    """A StreamPlan for `pdiff diff EXPRESSION PARTIALS... --points/--grid`."""
+    from pdiff.api import parse_expression, resolve_partials
+
+    components, is_vector = parse_expression(expression)
+    variables = symbolic.variables_of(components)
+    wanted = resolve_partials(partials, wrt, variables)
+    shown = components if is_vector else components[0]
+    return StreamPlan(components, [(p.text, tuple(p.wrt)) for p in wanted], variables=variables,
+                      is_vector=is_vector, expression=symbolic.to_text(shown), dtype=dtype, device=device,
+                      timeout=timeout, symbolic_side=symbolic_side)
