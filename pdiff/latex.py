@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import re
 
-from pdiff.errors import ParseError
+from pdiff.errors import LimitError, ParseError
 
-MAX_DEPTH = 200  # nesting of groups; pdiff.parse bounds the translated text again
+MAX_DEPTH = 100  # nesting of groups (each costs several Python frames); pdiff.parse bounds the result again
 
 # math-mode commands that stand for a function pdiff knows (its own name unless mapped)
 _FUNCTION_COMMANDS = {
@@ -131,7 +131,7 @@ class _Translator:
         """Items up to a closing token (not consumed) or the end; with `bar`, a `|` after an operand closes too."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.tokens.error(f"LaTeX nested deeper than {MAX_DEPTH} levels")
+            raise LimitError(f"LaTeX nested deeper than {MAX_DEPTH} levels")
         out: list[str] = []
         while not self._closes(out, closers, bar):
             out.extend(self.item())
@@ -247,7 +247,7 @@ class _Translator:
             self.tokens.next()  # \sin\big( x \big)
         nxt = self.tokens.peek()
         if nxt is not None and nxt[1] in ("(", "[", "{", "\\left", "\\lbrace", "\\{"):
-            return ["(", *self.item(), ")"]
+            return self.item()  # already bracketed: (x, y) stays two arguments
         if self._starts_function():
             return ["(", *self.item(), ")"]
         out: list[str] = []
@@ -419,10 +419,11 @@ def to_plain(text: str) -> str:
     from pdiff.parse import MAX_LENGTH
 
     if len(text) > MAX_LENGTH:
-        from pdiff.errors import LimitError
-
         raise LimitError(f"expression longer than {MAX_LENGTH} characters")
     text = text.strip()
     if text.startswith("$") and text.endswith("$"):
         text = text.strip("$")
-    return _Translator(text).translate()
+    try:
+        return _Translator(text).translate()
+    except RecursionError:
+        raise LimitError(f"LaTeX nested deeper than {MAX_DEPTH} levels") from None
