@@ -9,14 +9,14 @@ import typer
 
 from pdiff.bounds import DEFAULT_TIMEOUT
 
-FORMAT_HELP = "auto (a table on a terminal, plain otherwise), table, plain, json, jsonl or csv."
+FORMAT_HELP = "auto (a table on a terminal, plain otherwise), table, plain, json, jsonl, csv or latex."
 
 
 def _check_format(value: str) -> str:
     from pdiff.render import FORMATS
 
-    if value not in FORMATS:
-        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}")
+    if value not in (*FORMATS, "latex"):  # latex: the symbolic answers, for commands that render it
+        raise typer.BadParameter(f"use one of {', '.join((*FORMATS, 'latex'))}")
     return value
 
 
@@ -35,6 +35,7 @@ Device = typer.Option("auto", "--device", help="auto (cuda when available), cpu,
 Timeout = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Seconds for the whole computation.",
                        callback=_check_timeout)
 Debug = typer.Option(False, "--debug", help="Show a traceback on errors.")
+Latex = typer.Option(False, "--latex", help="Read expressions as LaTeX (detected anyway from a backslash, ^{ or |).")
 
 
 def resolved_format(name: str) -> str:
@@ -45,8 +46,11 @@ def resolved_format(name: str) -> str:
 
 
 def write(fmt: str, *, table: Callable, plain: Callable[[], Iterable[str]], json: Callable[[], str],
-          jsonl: Callable[[], Iterable[str]], csv: Callable[[], str]) -> None:
+          jsonl: Callable[[], Iterable[str]], csv: Callable[[], str],
+          latex: Callable[[], str] | None = None) -> None:
     """Write one report to stdout in the chosen format (each renderer is called only when chosen)."""
+    if fmt == "latex" and latex is None:
+        raise typer.BadParameter("latex is not available for this command", param_hint="'--format'")
     if fmt == "table":
         from rich.console import Console
 
@@ -55,6 +59,6 @@ def write(fmt: str, *, table: Callable, plain: Callable[[], Iterable[str]], json
         for line in (plain if fmt == "plain" else jsonl)():
             sys.stdout.write(line + "\n")
     else:
-        text = json() if fmt == "json" else csv()
+        text = json() if fmt == "json" else latex() if fmt == "latex" else csv()
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
