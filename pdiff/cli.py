@@ -68,7 +68,7 @@ def reported_errors(debug: bool) -> Iterator[None]:
 
 
 # each module registers its commands on `app` when imported; add a new command module here
-COMMAND_MODULES = ["diff", "calculus", "shell"]
+COMMAND_MODULES = ["diff", "calculus", "shell", "check"]
 
 
 def _register_commands() -> None:

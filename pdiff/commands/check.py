@@ -1,0 +1,90 @@
+"""`pdiff check`: is a typed answer the right partial derivative? One answer, or a whole problem file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from pdiff.cli import app, error_line, reported_errors
+from pdiff.commands import options
+
+
+@app.command()
+def check(
+    expression: Optional[str] = typer.Argument(None, help='The function, e.g. "sin(x)^2" or "\\frac{x^2}{\\sin y}".'),
+    partial: Optional[str] = typer.Argument(None, help="The partial the answer is for: d/dx, d2f/dxdy, f_xy, ..."),
+    answer: Optional[str] = typer.Option(None, "--answer", help='The answer to grade, e.g. "sin(2x)".'),
+    at: List[str] = options.At,
+    file: Optional[Path] = typer.Option(
+        None, "--file", help="Grade a problem file: one `EXPR ; PARTIAL ; ANSWER` per line, # comments.",
+        metavar="FILE"),
+    latex: bool = options.Latex,
+    fmt: str = options.Format,
+    timeout: float = typer.Option(20.0, "--timeout", help="Seconds per answer (symbolic and numeric work).",
+                                  callback=options.Timeout.callback),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random points (the same seed, the same points)."),
+    debug: bool = options.Debug,
+) -> None:
+    """Grade ANSWER as the PARTIAL derivative of EXPRESSION: correct, incorrect (with a counterexample) or
+    undecided.
+
+    Two judges: SymPy simplifies (derivative - answer) to 0 within the time budget, and torch autograd compares
+    the two at a few hundred random points of the real domain (and each --at point). An answer right on only
+    part of the domain (d/dx sqrt(x^2) = 1) is incorrect. Exit status: 0 correct; 1 incorrect or undecided
+    (for --file: any answer not correct); 2 bad input (for --file: any line that could not be read).
+    """
+    if file is not None:
+        _problem_file(file, expression, partial, answer, at, latex=latex, fmt=fmt, timeout=timeout, seed=seed,
+                      debug=debug)
+    with reported_errors(debug):
+        from pdiff.errors import InputError
+
+        if expression is None or partial is None or answer is None:
+            missing = [name for name, value in (("EXPRESSION", expression), ("PARTIAL", partial),
+                                                ("--answer", answer)) if value is None]
+            raise InputError(f"missing {', '.join(missing)} (or give --file with a problem set)")
+        from pdiff import check as engine
+        from pdiff.render import check as render
+        from pdiff.render import latex as render_latex
+
+        report = engine.check(expression, partial, answer, at=at, timeout=timeout, seed=seed,
+                              latex=True if latex else None)
+    options.write(options.resolved_format(fmt), table=lambda: render.table(report),
+                  plain=lambda: render.plain(report), json=lambda: render.json_document(report),
+                  jsonl=lambda: render.jsonl(report), csv=lambda: render.csv_text(report),
+                  latex=lambda: render_latex.check_document(report))
+    if report.verdict.value != "correct":
+        error_line(f"{report.verdict.value}: {report.reason}")
+    for note in report.notes:
+        error_line(note)
+    raise typer.Exit(report.exit_code)
+
+
+def _problem_file(path: Path, expression, partial, answer, at, *, latex, fmt, timeout, seed, debug) -> None:
+    with reported_errors(debug):
+        from pdiff.errors import InputError
+
+        if expression is not None or partial is not None or answer is not None or at:
+            raise InputError("--file takes its problems from the file: give no EXPRESSION, PARTIAL, --answer "
+                             "or --at with it")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+        from pdiff import check as engine
+        from pdiff.render import check as render
+        from pdiff.render import latex as render_latex
+
+        report = engine.check_problems(text, str(path), timeout=timeout, latex=True if latex else None, seed=seed,
+                                       debug=debug)
+    options.write(options.resolved_format(fmt), table=lambda: render.set_table(report),
+                  plain=lambda: render.set_plain(report), json=lambda: render.set_json_document(report),
+                  jsonl=lambda: render.set_jsonl(report), csv=lambda: render.set_csv_text(report),
+                  latex=lambda: render_latex.problems_document(report))
+    for problem in report.problems:
+        if problem.error:
+            error_line(f"{path}:{problem.line}: error: {problem.error}")
+    error_line(f"score: {report.correct}/{report.total} correct")
+    raise typer.Exit(report.exit_code)
