@@ -65,6 +65,13 @@ def reported_errors(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         error_line("interrupted")
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as exc:  # a bug in pdiff: still one line, never a traceback without --debug
+        if debug:
+            traceback.print_exc()
+        error_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)")
+        raise typer.Exit(ExitCode.MATH) from None
 
 
 # each module registers its commands on `app` when imported; add a new command module here
@@ -86,4 +93,10 @@ def run() -> None:
     # a closed pipe (`pdiff ... | head -1`) ends the process quietly, as for other Unix tools
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    app(prog_name="pdiff")
+    try:
+        app(prog_name="pdiff")
+    except Exception as exc:  # anything that escaped a command (a rendering bug): one line, no traceback
+        if "--debug" in sys.argv:
+            raise
+        error_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)")
+        sys.exit(ExitCode.MATH)
