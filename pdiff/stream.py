@@ -36,11 +36,16 @@ TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-3, 1e-5)}
 BLOCK_ROWS = 1 << 15  # CPU cache block: ~40 float64 temporaries of 256 KiB stay within L2/L3
 CPU_CHUNK_ROWS = 1 << 16
 GPU_CHUNK_ROWS = 1 << 21
+OUTPUT_BYTES = 64 << 20  # a chunk's output arrays, at most about this (but at least one block)
 
 
-def default_chunk_size(device: str | torch.device) -> int:
-    """Rows per chunk when --chunk-size is not given: small on CPU (memory stays flat), large on a GPU."""
-    return CPU_CHUNK_ROWS if torch.device(device).type == "cpu" else GPU_CHUNK_ROWS
+def default_chunk_size(device: str | torch.device, targets: int = 1, symbolic_side: bool = True) -> int:
+    """Rows per chunk when --chunk-size is not given: small on CPU (memory stays flat), large on a GPU,
+    and fewer rows when each row has many outputs (a Hessian of 10 variables has 100), so a chunk's output
+    arrays stay near OUTPUT_BYTES."""
+    rows = CPU_CHUNK_ROWS if torch.device(device).type == "cpu" else GPU_CHUNK_ROWS
+    per_row = 8 * max(1, targets) * (4 if symbolic_side else 1)
+    return max(BLOCK_ROWS, min(rows, OUTPUT_BYTES // per_row))
 
 
 @dataclass(frozen=True)
@@ -310,14 +315,24 @@ class StreamPlan:
         if missing:
             raise InputError(f"{source.name} was opened without {', '.join(missing)}")
         self.source_name = source.name
+        size = chunk_size or default_chunk_size(self.device, len(self.targets), self.symbolic_side)
         started = time.monotonic()
+        pipelined = self.device.type != "cpu"
+        # On CPU each block's ops are at most BLOCK_ROWS = torch's parallel grain size, so they run on one
+        # thread anyway; one intra-op thread also avoids OpenMP barriers that stall when cores are shared.
+        threads = torch.get_num_threads()
+        if not pipelined:
+            torch.set_num_threads(1)
         pending = None
         try:
-            for chunk in source.chunks(chunk_size or default_chunk_size(self.device)):
+            for chunk in source.chunks(size):
                 current = self._submit(chunk)  # on a GPU this only queues the work
                 if pending is not None:
                     yield self._finish(pending)
                 pending = current
+                if not pipelined:
+                    yield self._finish(pending)
+                    pending = None
             if pending is not None:
                 yield self._finish(pending)
             self.summary.finished = True
@@ -326,6 +341,8 @@ class StreamPlan:
                 t.note = t.note or f"a chunk ran past --timeout {self.timeout:g} s; the run stopped there"
         finally:
             self.summary.seconds = time.monotonic() - started
+            if not pipelined:
+                torch.set_num_threads(threads)
 
 
 def plan_diff(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequence[str] | None = None,
