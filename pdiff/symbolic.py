@@ -21,14 +21,47 @@ def variables_of(exprs: Sequence[sp.Expr]) -> list[str]:
     return sorted({s.name for e in exprs for s in e.free_symbols})
 
 
+class _RealAbs(sp.Function):
+    """|u| for an argument that is real wherever the expression is defined: d|u| = sign(u) du."""
+
+    def fdiff(self, argindex=1):
+        return _RealSign(self.args[0])
+
+
+class _RealSign(sp.Function):
+    """sign(u) for a real argument: d sign(u) = 2 DiracDelta(u) du."""
+
+    def fdiff(self, argindex=1):
+        return 2 * sp.DiracDelta(self.args[0])
+
+
 def derivative(expr: sp.Expr, wrt: Sequence[str]) -> sp.Expr:
-    """∂ⁿexpr, differentiating by wrt[0] first."""
-    return sp.diff(expr, *(symbol(name) for name in wrt)) if wrt else expr
+    """∂ⁿexpr, differentiating by wrt[0] first.
+
+    pdiff's expressions are real wherever they are defined, but SymPy cannot prove that of an argument like 1/x,
+    log(x) or sqrt(x): it leaves Derivative(sign(1/x), x) unevaluated (so cbrt(log(x)) had no exact value at all)
+    and writes |log x|' with re/im parts. Abs and sign are differentiated with their real-argument rules instead.
+    """
+    if not wrt:
+        return expr
+    if not expr.has(sp.Abs, sp.sign):
+        return sp.diff(expr, *(symbol(name) for name in wrt))
+    real = expr.replace(sp.Abs, _RealAbs).replace(sp.sign, _RealSign)
+    result = sp.diff(real, *(symbol(name) for name in wrt))
+    return result.replace(_RealAbs, sp.Abs).replace(_RealSign, sp.sign)
 
 
 def exact_value(expr: sp.Expr, point: dict[str, sp.Expr]) -> sp.Expr:
-    """The exact value at a point given as exact SymPy numbers."""
-    return expr.xreplace({symbol(name): value for name, value in point.items()})
+    """The exact value at a point given as exact SymPy numbers; nan where SymPy cannot evaluate it.
+
+    xreplace raises on what SymPy left unevaluated (Derivative(..., x) at x = 0 is a "derivative wrt 0"): one
+    such value must not stop the worker, which would lose the exact side of every other entry and point.
+    """
+    mapping = {symbol(name): value for name, value in point.items()}
+    try:
+        return expr.xreplace(mapping)
+    except (ValueError, TypeError, ArithmeticError):
+        return sp.nan
 
 
 def to_float(value: sp.Expr) -> float:

@@ -262,3 +262,31 @@ def test_float32(name):
 
 def test_float32_polynomial():
     check("x^2 y + x y^2", x**2 * y + x * y**2, [(2.0, 3.0), (-1.5, 0.5)], dtype=torch.float32)
+
+
+# The exact side (pdiff.symbolic through the API) on arguments SymPy cannot prove real: 1/x, log(x), sqrt(x).
+# SymPy alone leaves Derivative(sign(1/x), x) unevaluated, which used to stop the symbolic worker.
+t = sp.Symbol("t", positive=True)
+
+
+@pytest.mark.parametrize("text, oracle, at", [
+    ("cbrt(log(x))", sp.log(t) ** sp.Rational(1, 3), "x=3"),  # log 3 > 0
+    ("cbrt(log(x))", -((-sp.log(t)) ** sp.Rational(1, 3)), "x=1/2"),  # log(1/2) < 0: the real cube root
+    ("cbrt(1/x)", -((1 / t) ** sp.Rational(1, 3)), "x=-2"),  # t = -x
+    ("sign(1/x) x^2", t**2, "x=2"),
+    ("abs(log(x))", -sp.log(t), "x=1/4"),
+    ("abs(sqrt(x)) + abs(1/x)", sp.sqrt(t) + 1 / t, "x=9/4"),
+])
+def test_exact_side_where_sympy_cannot_prove_the_argument_real(text, oracle, at):
+    from pdiff.api import derivative
+
+    name, value = at.split("=")
+    point = sp.Rational(value)
+    flip = point < 0  # the oracle is written in t = |x|
+    report = derivative(text, ["df/dx", "d2f/dx2"], at=[at])
+    for result, order in zip(report.results, (1, 2)):
+        want = float(sp.diff(oracle, t, order).subs(t, abs(point))) * (-1) ** (order if flip else 0)
+        assert result.status.value == "ok", result
+        assert math.isclose(result.value, want, rel_tol=1e-12), result
+        assert math.isclose(result.autograd, want, rel_tol=1e-9), result
+        assert "Derivative" not in result.derivative
