@@ -8,12 +8,14 @@ whatever finished. Inside the worker, SIGALRM bounds optional steps (simplify) m
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import pickle
 import resource
 import select
 import signal
 import struct
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -66,8 +68,33 @@ def _send(fd: int, message) -> None:
         payload = payload[os.write(fd, payload):]
 
 
-def _child(write_fd: int, work: Callable[[], Iterator], memory_mb: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the process that forked it dies, even by SIGKILL (`timeout -s KILL pdiff ...`, the
+    OOM killer): otherwise an orphaned worker goes on burning a core on a SymPy blow-up with no deadline at all."""
+    try:  # Linux: the kernel sends SIGKILL when the parent exits
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:  # elsewhere (and as a second line): notice re-parenting; SymPy is Python, so this runs
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(3)
+
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(3)
+    threading.Thread(target=watch, name="pdiff-parent-watch", daemon=True).start()
+
+
+def _child(write_fd: int, work: Callable[[], Iterator], memory_mb: int, parent: int,
+           cpu_seconds: float | None) -> None:
     try:
+        _die_with_parent(parent)
+        if cpu_seconds is not None:  # a last bound of its own, should the parent never call collect()
+            cpu = max(1, math.ceil(cpu_seconds))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
         limit = _virtual_memory_bytes() + memory_mb * 2**20
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
@@ -103,13 +130,16 @@ class _Reader:
 class BoundedWorker:
     """Runs `work` (a generator function) in a forked process; collect() gathers its messages until a deadline."""
 
-    def __init__(self, work: Callable[[], Iterator], memory_mb: int = DEFAULT_MEMORY_MB):
+    def __init__(self, work: Callable[[], Iterator], memory_mb: int = DEFAULT_MEMORY_MB,
+                 cpu_seconds: float | None = None):
+        """`cpu_seconds`, when given (the call's --timeout), also caps the worker's CPU time by RLIMIT_CPU."""
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:  # the worker
             os.close(read_fd)
             try:
-                _child(write_fd, work, memory_mb)
+                _child(write_fd, work, memory_mb, parent, cpu_seconds)
             finally:
                 os._exit(0)
         os.close(write_fd)
