@@ -28,6 +28,14 @@ def _split_top_level(text: str) -> list[str]:
     return parts
 
 
+def _finite_real(value: sp.Expr, label: str) -> sp.Expr:
+    if value.free_symbols:
+        raise PointError(f"{label} is not a number")
+    if value.is_real is False or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise PointError(f"{label} is not a finite real number")
+    return value
+
+
 def parse_point(text: str) -> dict[str, sp.Expr]:
     """`x=2,y=pi/4` → {"x": 2, "y": pi/4} as exact real numbers."""
     point: dict[str, sp.Expr] = {}
@@ -44,9 +52,7 @@ def parse_point(text: str) -> dict[str, sp.Expr]:
             value = parse_number(value_text)
         except InputError as exc:
             raise PointError(f"--at {name}={value_text}: {exc}") from None
-        if value.is_real is False or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-            raise PointError(f"--at {name}={value_text} is not a finite real number")
-        point[name] = value
+        point[name] = _finite_real(value, f"--at {name}={value_text}")
     if not point:
         raise PointError(f"--at {text!r} names no variable")
     return point
@@ -59,7 +65,8 @@ def coerce_point(point: str | Mapping[str, object]) -> dict[str, sp.Expr]:
     result = {}
     for name, value in point.items():
         if isinstance(value, str):
-            result[name] = parse_number(value)
+            # the same checks as --at: {"x": "sqrt(-1)"} used to reach torch and fail converting complex to float
+            result[name] = _finite_real(parse_number(value), f"value of {name!r} ({value})")
         elif isinstance(value, bool) or not isinstance(value, (int, float, sp.Expr)):
             raise PointError(f"value of {name!r} must be a number, got {type(value).__name__}")
         elif isinstance(value, float):
@@ -67,7 +74,7 @@ def coerce_point(point: str | Mapping[str, object]) -> dict[str, sp.Expr]:
                 raise PointError(f"value of {name!r} is not finite: {value}")
             result[name] = sp.Rational(value)  # the float's exact binary value
         else:
-            result[name] = sp.Integer(value) if isinstance(value, int) else value
+            result[name] = sp.Integer(value) if isinstance(value, int) else _finite_real(value, f"value of {name!r}")
     return result
 
 

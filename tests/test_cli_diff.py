@@ -235,6 +235,32 @@ def test_exact_values_of_exact_points():
     assert r["autograd"] == pytest.approx(0.5, rel=1e-15)
 
 
+def test_at_values_with_commas_and_spaces():
+    # atan2's comma stays inside its brackets; spaces around names and values are fine
+    (r,) = json_of("x y", "d2f/dxdy", "--at", " x = atan2(1, 2) , y = pi/4 ")["results"]
+    assert r["point"] == {"x": pytest.approx(math.atan2(1, 2), rel=1e-15), "y": pytest.approx(math.pi / 4)}
+    assert r["autograd"] == 1.0
+
+
+@pytest.mark.parametrize("value", ["sqrt(-1)", "1/0", sp.I, sp.zoo, sp.Symbol("y")])
+def test_api_point_values_are_checked_like_at(value):
+    from pdiff.api import derivative
+    from pdiff.errors import PointError
+
+    with pytest.raises(PointError, match="'x'"):
+        derivative("sin(x)", ["df/dx"], at=[{"x": value}], symbolic_side=False)
+
+
+def test_api_point_values_exact_strings_and_numbers():
+    from pdiff.api import derivative
+
+    report = derivative("sin(x)", ["df/dx"], at=[{"x": "pi/3"}, {"x": sp.pi}, {"x": 0.5}, {"x": 2}])
+    want = [0.5, -1.0, math.cos(0.5), math.cos(2)]
+    assert [r.value for r in report.results] == pytest.approx(want, rel=1e-15)
+    assert [r.autograd for r in report.results] == pytest.approx(want, rel=1e-15)
+    assert report.results[0].exact == "1/2"
+
+
 # --- exit statuses ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("expression, at", [
