@@ -86,6 +86,18 @@ def _numeric(components, partials, points, needed, dtype, device, deadline):
     return values, str(torch_device)
 
 
+# caches keyed on the parsed question (SymPy objects hash and compare by structure), for sessions such as
+# `pdiff shell`: a repeated question skips the worker; a known derivative at new points skips simplification
+_OUTCOMES: dict = {}  # (components, partials, entries, points) → the finished worker's outcome
+_DERIVATIVES: dict = {}  # (components, partials, entries) → {k: derivative text, simplified where that finished}
+
+
+def _remember(cache: dict, key, value, size: int = 256) -> None:
+    if len(cache) >= size:
+        cache.pop(next(iter(cache)))  # the oldest
+    cache[key] = value
+
+
 def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
              points: Sequence[dict[str, sp.Expr]], needed: Sequence[str], *, entries=None, dtype: str, device: str,
              timeout: float, deadline: float, symbolic_side: bool, memory_mb: int) -> Evaluation:
@@ -95,16 +107,22 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
     The worker is forked first, so SymPy runs on the other core while torch computes; it is killed at the deadline.
     """
     entries = entries or symbolic.identity_entries(len(components), len(partials))
+    key = (tuple(components), tuple(map(tuple, partials)), tuple(map(tuple, entries)))
+    point_key = (key, tuple(tuple(sorted(point.items())) for point in points))
+    cached = _OUTCOMES.get(point_key) if symbolic_side else None
+    known = _DERIVATIVES.get(key)
     worker = None
-    if symbolic_side:
+    if symbolic_side and cached is None:
+        budget = 0.0 if known else SIMPLIFY_SECONDS  # 0: the worker skips simplification
         worker = bounds.BoundedWorker(
-            lambda: symbolic.entry_jobs(components, partials, entries, points, SIMPLIFY_SECONDS, bounds.alarm),
-            memory_mb)
+            lambda: symbolic.entry_jobs(components, partials, entries, points, budget, bounds.alarm), memory_mb)
     try:
         numeric, device_name = (_numeric(components, partials, points, needed, dtype, device, deadline)
                                 if points else (None, device))
     finally:
-        outcome = worker.collect(deadline) if worker else None
+        outcome = worker.collect(deadline) if worker else cached
+    if worker and outcome.finished and not outcome.error:
+        _remember(_OUTCOMES, point_key, outcome)
 
     derivatives, exact, simplest = {}, {}, {}
     for kind, k, *rest in outcome.messages if outcome else ():
@@ -115,6 +133,10 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
         else:
             exact[k, rest[0]] = (rest[1], rest[2])
     derivatives.update(simplest)
+    if known:
+        derivatives.update(known)
+    elif worker and outcome.finished and len(derivatives) == len(entries):
+        _remember(_DERIVATIVES, key, dict(derivatives))
     autograd = None
     if numeric is not None:
         coefficients = [[(float(coefficient), c, p) for coefficient, c, p in entry] for entry in entries]
