@@ -431,15 +431,35 @@ def _completer(session: Session):
     return ShellCompleter()
 
 
-def _warm_up() -> None:
-    """Import the engine while the user types the first question."""
-    with contextlib.suppress(Exception):
-        import torch  # noqa: F401
+# fixed, small inputs whose symbolic work is known to finish in milliseconds
+_WARM_UP = ("x^2 sin(y) + y^3 cos(x)", "exp(x y) + ln(x^2 + 1)", "sqrt(x^2 + y^2) + atan(y/x)",
+            "tanh(x) sinh(y) + erf(x) + asin(x/2)")
 
-        from pdiff import api  # noqa: F401
+
+def warm_up() -> None:
+    """Pay the engine's one-time costs in this process, before the first question.
+
+    The symbolic worker is forked from this process for every question, so whatever SymPy builds lazily on first
+    use (simplify's and trigsimp's pattern tables, evalf's tables, printers) would otherwise be built again in every
+    worker and thrown away with it: measured, that was most of a worker's time. So import the engine, build the
+    parser, run the numeric side once and the symbolic steps on fixed small expressions here, where the result is
+    kept and inherited by every worker. Failures only cost speed and are ignored.
+    """
+    with contextlib.suppress(Exception):
+        import sympy as sp
+
+        from pdiff import api, symbolic
         from pdiff.parse import parse
 
-        parse("x")
+        api.derivative(_WARM_UP[0], ["d2f/dxdy"], at=["x=1/2,y=1"], symbolic_side=False)
+        for text in _WARM_UP:
+            expr = parse(text)
+            point = {s.name: sp.Rational(1, 3) for s in expr.free_symbols}
+            for name in sorted(point):
+                derivative = symbolic.derivative(expr, [name])
+                symbolic.simplified(derivative)
+                symbolic.to_float(symbolic.exact_value(derivative, point))
+                symbolic.to_text(derivative)
 
 
 def interactive(session: Session) -> int:
@@ -448,7 +468,7 @@ def interactive(session: Session) -> int:
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
-    warm = threading.Thread(target=_warm_up, name="pdiff-warm-up", daemon=True)
+    warm = threading.Thread(target=warm_up, name="pdiff-warm-up", daemon=True)
     warm.start()
     path = history_path()
     try:
@@ -488,6 +508,7 @@ def main(*, file: str | None = None, fmt: str = "auto", timeout: float = 20.0, d
     if file is None and sys.stdin.isatty() and sys.stdout.isatty():
         return interactive(Session(fmt=fmt, timeout=timeout, debug=debug, capture_errors=False))
     session = Session(fmt=fmt, timeout=timeout, debug=debug)
+    warm_up()
     try:
         if file is None or file == "-":
             return session.run_lines(sys.stdin)
