@@ -51,12 +51,17 @@ class Evaluation:
     derivatives: dict  # k → SymPy string of the entry (simplified when that finished in time)
     exact: dict  # (k, j) → (exact string, float)
     autograd: list | None  # [k][j] floats (None where the numeric side ran out of time); None without points
+    function: list | None  # [c][j] the value of each component at each point (None where not computed)
     device: str
     missing: str  # why a symbolic part may be missing, for messages
 
 
 def _numeric(components, partials, points, needed, dtype, device, deadline):
-    """Autograd values [component][partial][point] as floats; None where the deadline passed."""
+    """(autograd values [component][partial][point], function values [component][point], device name).
+
+    The function itself comes along (the root of autodiff's prefix tree, no extra pass) so that answers at
+    points outside the function's domain are flagged even where the derivative formula is finite.
+    """
     import torch  # heavy: imported only when there is numeric work
 
     from pdiff.autodiff import DeadlineExceeded, first_partials_forward, partials_at, resolve_device, resolve_dtype
@@ -67,23 +72,28 @@ def _numeric(components, partials, points, needed, dtype, device, deadline):
     columns = {name: torch.tensor([float(sp.N(point[name], 17)) for point in points],
                                   dtype=torch_dtype, device=torch_device) for name in needed}
     programs = [lower(component, needed) for component in components]
+    size = len(points)
     if len(components) > len(partials) and all(len(p) == 1 for p in partials):
         # a tall Jacobian: forward mode costs one pass per variable instead of one per component
         try:
             tensors = first_partials_forward(programs, columns, [p[0] for p in partials], deadline)
-            return [[t.cpu().tolist() for t in row] for row in tensors], str(torch_device)
+            with torch.no_grad():
+                function = [torch.broadcast_to(program(columns), (size,)).cpu().tolist() for program in programs]
+            return [[t.cpu().tolist() for t in row] for row in tensors], function, str(torch_device)
         except DeadlineExceeded:
-            return [[None] * len(partials) for _ in components], str(torch_device)
+            return [[None] * len(partials) for _ in components], None, str(torch_device)
         except (NotImplementedError, RuntimeError):
             pass  # an operation without a forward-mode formula: reverse mode below
-    values = []
+    values, function = [], []
     for program in programs:
         try:
-            tensors = partials_at(program, columns, partials, deadline)
+            *tensors, value = partials_at(program, columns, [*partials, ()], deadline)
             values.append([t.cpu().tolist() for t in tensors])
+            function.append(value.cpu().tolist())
         except DeadlineExceeded:
             values.append([None] * len(partials))
-    return values, str(torch_device)
+            function.append([None] * size)
+    return values, function, str(torch_device)
 
 
 # caches keyed on the parsed question (SymPy objects hash and compare by structure), for sessions such as
@@ -117,8 +127,8 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
         worker = bounds.BoundedWorker(
             lambda: symbolic.entry_jobs(components, partials, entries, points, budget, bounds.alarm), memory_mb)
     try:
-        numeric, device_name = (_numeric(components, partials, points, needed, dtype, device, deadline)
-                                if points else (None, device))
+        numeric, function, device_name = (_numeric(components, partials, points, needed, dtype, device, deadline)
+                                          if points else (None, None, device))
     finally:
         outcome = worker.collect(deadline) if worker else cached
     if worker and outcome.finished and not outcome.error:
@@ -145,7 +155,19 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
                      for j in range(len(points))] for entry in coefficients]
     missing = (f"the symbolic side failed: {outcome.error}" if outcome and outcome.error
                else f"the symbolic side did not finish within {timeout:g} s")
-    return Evaluation(derivatives, exact, autograd, device_name, missing)
+    return Evaluation(derivatives, exact, autograd, function, device_name, missing)
+
+
+def outside_domain(ev: Evaluation, components: Sequence[int], j: int) -> str | None:
+    """A note when a component itself is not a finite real number at point j (then no derivative is an answer)."""
+    if ev.function is None:
+        return None
+    for c in components:
+        value = ev.function[c][j]
+        if value is not None and not math.isfinite(value):
+            which = "f" if len(ev.function) == 1 else f"component {c + 1}"
+            return f"{which} itself is {value} here: the point is outside its domain or at a singularity"
+    return None
 
 
 def prepare(expression: str, timeout: float) -> tuple[list[sp.Expr], bool, float]:
@@ -157,15 +179,30 @@ def prepare(expression: str, timeout: float) -> tuple[list[sp.Expr], bool, float
     return components, is_vector, deadline
 
 
-def _judge(autograd: float | None, value: float | None, rtol: float, atol: float) -> tuple[Status, str | None]:
+def _why_not_finite(exact_text: str | None) -> str:
+    """What an exact value that is not a finite real number says about the point."""
+    if exact_text is None:
+        return "not a finite number"
+    if exact_text in ("zoo", "oo", "-oo", "nan"):
+        return f"the derivative is infinite or undefined here (exact: {exact_text})"
+    if "I" in exact_text:
+        return f"the point is outside the real domain (exact: {exact_text})"
+    return f"not a finite real number (exact: {exact_text})"
+
+
+def judge(autograd: float | None, value: float | None, exact_text: str | None,
+          rtol: float, atol: float) -> tuple[Status, str | None]:
+    """The status of one answer, and why when it is not ok."""
     if autograd is None:
         return Status.TIMEOUT, "autograd did not finish in time"
+    exact_finite = value is not None and math.isfinite(value)
     if not math.isfinite(autograd):
-        return Status.NON_FINITE, f"autograd gives {autograd} (not a finite number)"
+        reason = _why_not_finite(exact_text) if exact_text is not None and not exact_finite else "not a finite number"
+        return Status.NON_FINITE, f"autograd gives {autograd}: {reason}"
     if value is None:
         return Status.OK, None
-    if not math.isfinite(value):
-        return Status.DISAGREE, f"autograd gives {autograd!r} but the exact value is not a finite real number"
+    if not exact_finite:
+        return Status.DISAGREE, f"autograd gives {autograd!r} but {_why_not_finite(exact_text)}"
     if abs(autograd - value) > atol + rtol * abs(value):
         return Status.DISAGREE, f"autograd {autograd!r} and exact {value!r} differ by {abs(autograd - value):.3g}"
     return Status.OK, None
@@ -209,7 +246,9 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
             for j, point in enumerate(points):
                 exact_text, value = ev.exact.get((k, j), (None, None))
                 autograd = ev.autograd[k][j]
-                status, note = _judge(autograd, value, rtol, atol)
+                status, note = judge(autograd, value, exact_text, rtol, atol)
+                if status is not Status.TIMEOUT and outside_domain(ev, [c], j):
+                    status, note = Status.NON_FINITE, outside_domain(ev, [c], j)
                 if status is Status.OK and symbolic_side and exact_text is None:
                     status, note = Status.TIMEOUT, f"no exact value ({ev.missing})"
                 error = (abs(autograd - value) if autograd is not None and value is not None

@@ -17,7 +17,7 @@ import numpy as np
 import sympy as sp
 
 from pdiff import bounds, symbolic
-from pdiff.api import TOLERANCES, evaluate, prepare
+from pdiff.api import TOLERANCES, evaluate, outside_domain, prepare
 from pdiff.errors import InputError
 from pdiff.notation import Partial
 from pdiff.parse import parse_number
@@ -214,6 +214,8 @@ def compute(command: str, expression: str, *, wrt: str | Sequence[str] | None = 
         status, note = Status.OK, None
         if any(a is None for a in autograd):
             status, note = Status.TIMEOUT, "autograd did not finish in time"
+        elif outside_domain(ev, range(len(components)), j):
+            status, note = Status.NON_FINITE, outside_domain(ev, range(len(components)), j)
         elif not all(math.isfinite(a) for a in autograd):
             status, note = Status.NON_FINITE, "some autograd entries are not finite numbers"
         errors = [abs(a - v) for a, v in zip(autograd, values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from typing import Iterable
 
 from pdiff.render.common import json_number, number_text, short
@@ -46,12 +47,19 @@ def jsonl(report: DiffReport) -> Iterable[str]:
 
 
 def plain(report: DiffReport) -> Iterable[str]:
-    """One line per answer: the autograd value in full precision, or the derivative when no point was given."""
+    """One line per answer: the autograd value in full precision, or the derivative when no point was given.
+
+    An answer at a point outside the function's domain is `nan` even where the derivative formula is finite.
+    """
     for result in report.results:
         if result.point is None:
             yield result.derivative if result.derivative is not None else "timeout"
+        elif result.autograd is None:
+            yield "timeout"
+        elif result.status is Status.NON_FINITE and math.isfinite(result.autograd):
+            yield "nan"
         else:
-            yield "timeout" if result.autograd is None else repr(result.autograd)
+            yield repr(result.autograd)
 
 
 def csv_text(report: DiffReport) -> str:
