@@ -261,16 +261,30 @@ np.savetxt(sys.stdout.buffer, out, delimiter=",", header="x,y,d2f/dxdy", comment
 '''
 
 
+_LAUNCHER = """
+import os, sys, time
+tick = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    fd = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - tick, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def _timed(command: list[str], env=None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one whole process, its stdout thrown away."""
-    tick = time.perf_counter()
-    with open(os.devnull, "wb") as null:
-        process = subprocess.Popen(command, stdout=null, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - tick
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{command[:4]} failed with {status}")
-    return seconds, usage.ru_maxrss / 1024
+    """Wall seconds and peak RSS (MB) of one whole process, its stdout thrown away.
+
+    Linux keeps a process's peak RSS across exec, so the command is started from a small launcher process,
+    not from this (large) one.
+    """
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], env=env, capture_output=True, text=True)
+    seconds, peak_kb, code = done.stdout.split()
+    if int(code) != 0:
+        raise RuntimeError(f"{command[:4]} failed with {code}: {done.stderr[-300:]}")
+    return float(seconds), int(peak_kb) / 1024
 
 
 def cli_rows(rows: int, directory: str) -> list[dict]:
