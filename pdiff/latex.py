@@ -14,9 +14,12 @@ How LaTeX is read (math-mode conventions, documented in the README):
 - `\\frac{a}{b}`, `\\dfrac`, `\\tfrac`, `\\frac12`; `\\sqrt{x}`, `\\sqrt[3]{x}` (the real cube root), `\\sqrt[n]{x}`;
 - `^{...}` and `^2` (one character: `x^23` is x²·3); `e^{3x}` is exp(3x); `\\pi`; `\\cdot`, `\\times`, `\\div`;
 - `\\sin^2 x` is (sin x)², `\\sin^{-1} x` is arcsin x (likewise for every trig and hyperbolic function);
-  `\\log_{b} x` is the base-b logarithm; `\\ln`, `\\log`, `\\exp` and every function pdiff knows (`\\operatorname{erf}`);
+  `\\log_{b} x` is the base-b logarithm; `\\ln`, `\\log`, `\\exp` and every function pdiff knows
+  (`\\operatorname{erf}`);
 - `\\left( \\right)`, `\\big(`, `[ ]` and `{ }` group; `|x|`, `\\left| x \\right|`, `\\lvert x \\rvert` are |x|;
   spacing (`\\,`, `\\;`, `\\quad`) is ignored; anything else (`\\int`, `\\infty`, `=`) is an input error.
+- a partial written `\\frac{\\partial^2 f}{\\partial x \\partial y}` or `\\frac{d}{dx}` becomes `d^2f/dxdy`
+  (partial_to_plain, used by `pdiff check`).
 """
 
 from __future__ import annotations
@@ -427,3 +430,40 @@ def to_plain(text: str) -> str:
         return _Translator(text).translate()
     except RecursionError:
         raise LimitError(f"LaTeX nested deeper than {MAX_DEPTH} levels") from None
+
+
+def _braced(text: str, pos: int) -> tuple[str, int]:
+    """The content of the `{...}` group opening at text[pos] (after spaces), and the position after it."""
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if pos >= len(text) or text[pos] != "{":
+        raise ParseError("expected '{' in a LaTeX partial derivative", text, pos)
+    depth = 0
+    for end in range(pos, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[end], 0)
+        if depth == 0:
+            return text[pos + 1:end], end + 1
+    raise ParseError("'{' is not closed", text, pos)
+
+
+def partial_to_plain(text: str) -> str:
+    """A LaTeX partial such as `\\frac{\\partial^2 f}{\\partial x \\partial y}` or `\\frac{d}{dx}` → `d^2f/dxdy`,
+    for pdiff.notation; other text is returned unchanged."""
+    spec = text.strip().strip("$").strip()
+    match = re.match(r"\\[dt]?frac\s*", spec)
+    if not match:
+        return text
+    numerator, pos = _braced(spec, match.end())
+    denominator, pos = _braced(spec, pos)
+    if spec[pos:].strip():
+        raise ParseError("unexpected text after a LaTeX partial derivative", spec, pos)
+
+    def plain(part: str) -> str:
+        part = re.sub(r"\\partial|\\mathrm\s*\{\s*d\s*\}|\\mathrm\s+d|\\operatorname\s*\{\s*d\s*\}", " d ", part)
+        part = re.sub(r"\\([,;:! ]|quad)", " ", part)
+        part = re.sub(r"\\(" + "|".join(sorted(_GREEK, key=len, reverse=True)) + r")(?![A-Za-z])", r" \1 ", part)
+        if "\\" in part:
+            raise ParseError(f"unsupported LaTeX in the partial derivative {text!r}", text, text.find("\\"))
+        return re.sub(r"[\s{}]", "", part)
+
+    return f"{plain(numerator)}/{plain(denominator)}"

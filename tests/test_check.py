@@ -247,6 +247,24 @@ def test_undecided_when_the_symbolic_side_runs_out_of_time(monkeypatch):
     assert report.verdict is Verdict.INCORRECT
 
 
+def test_numeric_side_out_of_time_is_never_correct(monkeypatch):
+    from pdiff import autodiff
+
+    def late(*_args, **_kwargs):
+        raise autodiff.DeadlineExceeded()
+
+    monkeypatch.setattr(autodiff, "partials_at", late)
+    report = check("sin(x)^2", "d/dx", "sin(2x)")
+    assert report.verdict is Verdict.UNDECIDED and report.checked_points == 0
+    assert "numeric check did not finish" in report.reason
+
+
+def test_latex_partial_through_the_library():
+    # ∂²/∂x∂y of x²y³ = 6xy²
+    report = check("x^2 y^3", r"\frac{\partial^2 f}{\partial x \partial y}", "6 x y^2")
+    assert report.verdict is Verdict.CORRECT and report.wrt == ("y", "x")
+
+
 def test_library_input_errors():
     with pytest.raises(ParseError):
         check("x^2", "d/dx", "2x +")

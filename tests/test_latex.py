@@ -139,3 +139,29 @@ def test_limits_hold_for_latex():
         parse("\\frac{1}{" * 300 + "x" + "}{2}" * 300)
     with pytest.raises(LimitError):
         parse("\\sin " + "x" * 30_000)
+
+
+PARTIALS = [
+    (r"\frac{\partial^2 f}{\partial x \partial y}", ("y", "x")),  # Leibniz: y applied first
+    (r"\frac{\partial^{2} f}{\partial x^{2}}", ("x", "x")),
+    (r"\frac{\partial^3 f}{\partial x^2 \partial y}", ("y", "x", "x")),
+    (r"\frac{d}{dx}", ("x",)),
+    (r"\dfrac{\mathrm{d} f}{\mathrm{d} x}", ("x",)),
+    (r"\frac{\partial}{\partial \theta}", ("theta",)),
+]
+
+
+@pytest.mark.parametrize("text, wrt", PARTIALS, ids=[p[0] for p in PARTIALS])
+def test_latex_partials(text, wrt):
+    from pdiff.latex import partial_to_plain
+    from pdiff.notation import parse_partial
+
+    assert parse_partial(partial_to_plain(text), ["theta", "x", "y"]).wrt == wrt
+
+
+def test_plain_partials_pass_through():
+    from pdiff.latex import partial_to_plain
+
+    assert partial_to_plain("d2f/dxdy") == "d2f/dxdy" and partial_to_plain("f_{xy}") == "f_{xy}"
+    with pytest.raises(ParseError):
+        partial_to_plain(r"\frac{\partial f}{\partial x")
