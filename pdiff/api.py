@@ -143,7 +143,7 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
         else:
             exact[k, rest[0]] = (rest[1], rest[2])
     derivatives.update(simplest)
-    if known:
+    if known and symbolic_side:
         derivatives.update(known)
     elif worker and outcome.finished and len(derivatives) == len(entries):
         _remember(_DERIVATIVES, key, dict(derivatives))
