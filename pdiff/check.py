@@ -178,10 +178,9 @@ def _suspects(f, d, a, n_at: int, size):
     order = sorted(torch.nonzero(differ).flatten().tolist(),
                    key=lambda j: (j >= n_at, relative[j].item() < 1e-4, size[j].item(), j))
     holes = sorted(torch.nonzero(undefined).flatten().tolist(), key=lambda j: (j >= n_at, size[j].item(), j))
-    at_holes = [j for j in holes if j < n_at]
-    domain_count = int(domain.sum())
-    sizeable = len(holes) >= 3 and len(holes) > UNDEFINED_SHARE * max(domain_count, 1)
-    chosen = order[:MAX_SUSPECTS] + at_holes[:2] + ([j for j in holes if j >= n_at][:2] if sizeable else [])
+    random_holes = [j for j in holes if j >= n_at]  # a hole at an --at point alone may be a removable one: noted
+    sizeable = len(random_holes) >= 3 and len(random_holes) > UNDEFINED_SHARE * max(int(domain[n_at:].sum()), 1)
+    chosen = order[:MAX_SUSPECTS] + (random_holes[:2] if sizeable else [])
     return list(dict.fromkeys(chosen)), int(both.sum()), relative
 
 
@@ -260,6 +259,8 @@ def check(expression: str, partial: str, answer: str, *, at: Sequence[str | Mapp
     for j in range(len(at_points) if numeric is not None else 0):
         if not (math.isfinite(f[j].item()) and math.isfinite(d[j].item())):
             notes.append(f"--at {_point_text(at_points[j])} is outside the domain of the derivative: not compared")
+        elif not math.isfinite(a[j].item()):
+            notes.append(f"the answer is undefined at --at {_point_text(at_points[j])}: not compared there")
 
     if counterexample is not None:
         judge.close()  # the symbolic judge cannot overturn a counterexample checked exactly

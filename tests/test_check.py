@@ -247,6 +247,13 @@ def test_undecided_when_the_symbolic_side_runs_out_of_time(monkeypatch):
     assert report.verdict is Verdict.INCORRECT
 
 
+def test_a_hole_at_an_at_point_is_noted_not_a_counterexample():
+    # x/|x| is undefined at 0 only (where |x| has no derivative): still correct, with a note about x=0
+    report = check("abs(x)", "d/dx", "x/abs(x)", at=["x=0"])
+    assert report.verdict is Verdict.CORRECT
+    assert any("undefined at --at x=0" in note for note in report.notes)
+
+
 def test_numeric_side_out_of_time_is_never_correct(monkeypatch):
     from pdiff import autodiff
 
