@@ -14,19 +14,27 @@ How ambiguous text is read (documented in the README):
 
 from __future__ import annotations
 
+import keyword
 import math
 from functools import lru_cache
 
 import sympy as sp
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.visitors import Transformer_NonRecursive
 
 from pdiff.errors import LimitError, ParseError
 
 MAX_LENGTH = 20_000  # characters in one expression
 MAX_NUMBER_BITS = 100_000  # an exact number may need at most this many bits (about 30,000 digits)
-MAX_DEPTH = 400  # nesting depth of brackets and calls
+MAX_DEPTH = 400  # nesting depth of brackets and calls in the text
+# depth of the SymPy expression tree: SymPy's printer and diff recurse about five Python frames per level, so deeper
+# trees overflowed the stack after parsing (an "internal error" at `exp(-exp(-...))` 150 deep)
+MAX_EXPR_DEPTH = 100
 RESERVED = {"e", "E", "pi", "I", "oo", "nan", "zoo"}
+# Python keywords are not variables: `[x for x in y]` or `x if x else y` is Python code pasted by mistake (or an
+# attempt), not a product of variables named for/in/if. `lambda` stays usable (λ), since `lambda x: x` fails at ':'.
+PYTHON_KEYWORDS = frozenset(keyword.kwlist) - {"lambda"}
 
 
 def _cbrt(x):
@@ -121,7 +129,8 @@ POW: "^" | "**"
 FUNC.2: /(FUNCS)(?![A-Za-z0-9_])/
 NAME: /[A-Za-z_][A-Za-z0-9_]*/
 // [0-9], not \d: Python's \d also matches fullwidth and other scripts' digits (look-alikes)
-NUMBER: /([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?/
+// a number cannot start right after a digit or '.', so `1.2.3` and `1..2` are errors, not the product 1.2*.3
+NUMBER: /(?<![0-9.])([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?/
 
 %ignore /[ \t]+/
 """.replace("FUNCS", _FUNC_PATTERN)
@@ -157,8 +166,10 @@ def _safe_pow(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
     return _check_number(sp.Pow(base, exponent))
 
 
-class _ToSympy(Transformer):
-    """Builds SymPy objects from the parse tree; only allow-listed constructors are reachable."""
+class _ToSympy(Transformer_NonRecursive):
+    """Builds SymPy objects from the parse tree; only allow-listed constructors are reachable.
+
+    Non-recursive: `x+x+...+x` is a left-deep tree as deep as it is long, which overflowed Python's stack."""
 
     def number(self, items):
         (token,) = items
@@ -190,19 +201,27 @@ class _ToSympy(Transformer):
             raise ParseError(f"names may not start with '_': {_quote(text)}", column=token.start_pos)
         if text in RESERVED:
             raise ParseError(f"{_quote(text)} is reserved and cannot be a variable", column=token.start_pos)
+        if text in PYTHON_KEYWORDS:
+            raise ParseError(f"{text!r} is a Python keyword, not a variable: pdiff reads mathematics, not Python code",
+                             column=token.start_pos)
         if len(text) > 64:
             raise LimitError("variable name longer than 64 characters")
         return symbol(text)
 
-    def name_call(self, items):
-        token, args = items
+    @staticmethod
+    def check_call(token: Token, count: int) -> None:
+        """`name(...)` with a name that is not a function: only a constant or a one-letter variable times a bracket."""
         text = str(token)
-        if len(text) == 1 and len(args) == 1:
-            # x(x+1) is multiplication: one-letter names are never functions
-            return self.name([token]) * args[0]
+        if count == 1 and (text in ("pi", "e", "E") or len(text) == 1):
+            return  # pi(x+1) is pi*(x+1); x(x+1) is multiplication (one-letter names are never functions)
         if len(text) > 40:
             raise ParseError(f"unknown function {_quote(text)}", column=token.start_pos)
         raise ParseError(f"unknown function {text!r} (to multiply, write {text}*(...))", column=token.start_pos)
+
+    def name_call(self, items):
+        token, args = items
+        self.check_call(token, len(args))
+        return self.name([token]) * args[0]
 
     def args(self, items):
         return list(items)
@@ -297,6 +316,10 @@ def _parse_tree(text: str):
             msg = f"unsupported character {char!r} (U+{ord(char):04X}); use plain ASCII"
         elif char in "'\"":
             msg = "strings are not allowed"
+        elif char == "." and exc.pos_in_stream > 0 and text[exc.pos_in_stream - 1] in "0123456789.":
+            msg = "malformed number: unexpected '.' after a number"
+        elif char in "0123456789" and exc.pos_in_stream > 0 and text[exc.pos_in_stream - 1] == ".":
+            msg = "malformed number"
         elif char in ".":
             msg = "unexpected '.': attribute access is not allowed"
         else:
@@ -342,7 +365,14 @@ def parse(text: str, latex: bool | None = None) -> sp.Expr | list[sp.Expr]:
         raise LimitError(f"expression nested deeper than {MAX_DEPTH} levels")
     tree = _parse_tree(text)
     try:
+        # unknown functions first, leftmost first: `sum(x for x in y)` is about `sum`, not about `for`
+        for call in tree.iter_subtrees_topdown():
+            if call.data == "name_call":
+                _ToSympy.check_call(call.children[0], len(call.children[1].children))
         result = _ToSympy().transform(tree)
+    except ParseError as exc:
+        exc.text = _shown(text)
+        raise
     except VisitError as exc:
         inner = exc.orig_exc
         if isinstance(inner, ParseError) and inner.text is None:
@@ -354,7 +384,26 @@ def parse(text: str, latex: bool | None = None) -> sp.Expr | list[sp.Expr]:
         raise ParseError(f"could not build the expression: {inner}"[:200], _shown(text)) from None
     except RecursionError:
         raise LimitError("expression nested too deeply") from None
+    for component in result if isinstance(result, list) else [result]:
+        if expression_depth(component) > MAX_EXPR_DEPTH:
+            raise LimitError(f"expression nested deeper than {MAX_EXPR_DEPTH} levels")
     return result
+
+
+def expression_depth(expr: sp.Basic) -> int:
+    """Height of a SymPy expression tree (a symbol or number is 1), without recursion; shared subtrees count once."""
+    height: dict = {}
+    stack = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in height:
+            continue
+        if ready or not node.args:
+            height[node] = 1 + max((height[arg] for arg in node.args), default=0)
+        else:
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in node.args if arg not in height)
+    return height[expr]
 
 
 def parse_scalar(text: str) -> sp.Expr:
