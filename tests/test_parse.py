@@ -45,6 +45,8 @@ READINGS = [
     ("2(x + y)", 2 * (x + y)),
     ("x(x+1)", x * (x + 1)),  # a one-letter name before a bracket multiplies
     ("e(x+1)", sp.E * (x + 1)),
+    ("pi(x+1)", sp.pi * (x + 1)),  # pi is a constant, never a function
+    ("2 pi (x + 1)", 2 * sp.pi * (x + 1)),
     # a function without parentheses takes the implicit product that follows it
     ("sin x^2", sp.sin(x**2)),
     ("sin 2x", sp.sin(2 * x)),
@@ -158,6 +160,14 @@ BAD_INPUTS = [
     ("'x'", "strings are not allowed", 0),
     ('"x"', "strings are not allowed", 0),
     ("__import__('os')", "strings are not allowed", 11),
+    # comprehensions and other Python code (were read as products of variables named for/in, see git history)
+    ("[x for x in y]", "'for' is a Python keyword", 3),
+    ("(x for x in y)", "'for' is a Python keyword", 3),
+    ("[x for x in y if x]", "'for' is a Python keyword", 3),
+    ("x if x else y", "'if' is a Python keyword", 2),
+    # malformed numbers (1..2 was read as 1. times .2)
+    ("1..2", "malformed number", 2),
+    ("1.2.3", "malformed number", 3),
     # sets, dicts and other Python syntax
     ("{x}", "unexpected character '{'", 0),
     ("x == 1", "unexpected character '='", 2),
@@ -217,29 +227,6 @@ def test_bad_input(text, message, column):
         assert marker == " " * (2 + column) + "^"
         # at the offending character, or just past the end when the text stops too early
         assert column == len(text) if "end of expression" in message else text[column] != " "
-
-
-# Bugs in pdiff/parse.py (not owned here): Python syntax that the grammar silently turns into products of names.
-@pytest.mark.xfail(strict=True, reason="parse.py bug: a comprehension is read as a product of variables "
-                                       "named for/in, e.g. '[x for x in y]' -> [for*in*x**2*y]")
-@pytest.mark.parametrize("text", ["[x for x in y]", "(x for x in y)", "[x for x in y if x]"])
-def test_comprehension_is_rejected(text):
-    with pytest.raises(ParseError):
-        parse(text)
-
-
-@pytest.mark.xfail(strict=True, reason="parse.py bug: '1..2' is read as the product 1. * .2 = 1/5, "
-                                       "a typo that should be an error")
-def test_malformed_number_is_rejected():
-    with pytest.raises(ParseError):
-        parse("1..2")
-
-
-@pytest.mark.xfail(strict=True, reason="parse.py bug: 'pi (x+1)' is rejected as \"unknown function 'pi'\" although pi "
-                                       "is a constant and 'e (x+1)' reads as e*(x+1)")
-@pytest.mark.parametrize("text", ["pi(x+1)", "2 pi (x + 1)"])
-def test_pi_before_a_bracket_multiplies(text):
-    assert same(parse(text), (2 if text.startswith("2") else 1) * sp.pi * (x + 1))
 
 
 @pytest.mark.parametrize("text, message", [

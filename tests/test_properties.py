@@ -93,8 +93,6 @@ def binary(draw, inner):
     if op == "/":
         return Gen(f"{wrap(a)}/{wrap(b)}", a.expr / b.expr, kinks)
     if op == "implicit":  # `2 x`, `(x+1)(y)`, `x sin(y)`: implicit multiplication
-        if a.text == "pi" and not b.atom:
-            reject()  # `pi (x+1)` reads as a call of pi (see test_parse.py)
         return Gen(f"{wrap(a)} {wrap(b)}" if a.atom or draw(st.booleans()) else f"{wrap(a)}{wrap(b)}",
                    a.expr * b.expr, kinks)
     if op == "atan2":
