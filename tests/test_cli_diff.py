@@ -210,6 +210,16 @@ def test_wrt_option():
     assert r["autograd"] == pytest.approx(6 * 2 * 9)
 
 
+@pytest.mark.parametrize("partial, wrt", [("d2f/dthetadr", ["r", "theta"]), ("∂²f/∂r∂theta", ["theta", "r"]),
+                                           ("f_rtheta", ["r", "theta"]), ("f_thetar", ["theta", "r"])])
+def test_multi_letter_variables_and_unicode_notation(partial, wrt):
+    # ∂²/∂θ∂r (r² sin θ) = 2r cos θ = 2√3 at (2, π/6), whichever order
+    (r,) = json_of("r^2 sin(theta)", partial, "--at", "r=2,theta=pi/6")["results"]
+    assert r["partial"] == partial and r["wrt"] == wrt
+    assert r["autograd"] == pytest.approx(2 * math.sqrt(3), rel=1e-14)
+    assert sp.sympify(r["exact"]).equals(2 * sp.sqrt(3))
+
+
 def test_no_symbolic_skips_the_exact_side():
     # an expression no other test asks about (see the next test for why)
     (r,) = json_of("x^2 y^3 + 7", "d2f/dxdy", "--at", "x=2,y=3", "--no-symbolic")["results"]
