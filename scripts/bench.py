@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -217,9 +216,12 @@ MAKERS = {"pdiff": lambda c: _make_pdiff(c, True), "pdiff-ad": lambda c: _make_p
           "sympy-numpy": _make_sympy_numpy, "torch-vmap": _make_torch_vmap, "jax": _make_jax, "loop": _make_loop}
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process from /proc: unlike ru_maxrss, not inherited across exec
+    from the (larger) parent."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
 
 
 def measure(case_name: str, method: str, n: int, repeat: int) -> dict:
@@ -235,14 +237,14 @@ def measure(case_name: str, method: str, n: int, repeat: int) -> dict:
     columns = _points(case, block)
     evaluate(_points(case, min(block, 1024)), 1)  # warm-up: JIT compilation, caches
     setup = time.perf_counter() - started
-    base = _rss_mb()
+    base = _status_mb("VmRSS")
     best = float("inf")
     for _ in range(repeat if method != "loop" else 1):
         tick = time.perf_counter()
         checksum = evaluate(columns, 1 if method == "loop" else n // block)
         best = min(best, time.perf_counter() - tick)
     scale = n / block if method == "loop" else 1.0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_mb("VmHWM")
     return {"case": case_name, "method": method, "n": n, "seconds": best * scale, "extrapolated": scale != 1.0,
             "setup": setup, "peak_mb": peak, "delta_mb": max(0.0, peak - base), "checksum": checksum * scale}
 
