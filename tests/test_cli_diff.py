@@ -221,15 +221,13 @@ def test_multi_letter_variables_and_unicode_notation(partial, wrt):
 
 
 def test_no_symbolic_skips_the_exact_side():
-    # an expression no other test asks about (see the next test for why)
     (r,) = json_of("x^2 y^3 + 7", "d2f/dxdy", "--at", "x=2,y=3", "--no-symbolic")["results"]
     assert r["derivative"] is None and r["exact"] is None and r["value"] is None and r["abs_error"] is None
     assert r["autograd"] == pytest.approx(108)
 
 
-@pytest.mark.xfail(strict=True, reason="api.py: the in-process cache of derivatives (for pdiff shell) fills "
-                                       "'derivative' under --no-symbolic when the same question was asked before")
 def test_no_symbolic_does_not_depend_on_earlier_calls():
+    # the in-process derivative cache (for pdiff shell) once filled 'derivative' under --no-symbolic
     ok("x^2 y^3 + 8", "d2f/dxdy", "--at", "x=2,y=3", "--format", "json")
     (r,) = json_of("x^2 y^3 + 8", "d2f/dxdy", "--at", "x=2,y=3", "--no-symbolic")["results"]
     assert r["derivative"] is None
