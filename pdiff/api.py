@@ -166,7 +166,8 @@ def outside_domain(ev: Evaluation, components: Sequence[int], j: int) -> str | N
         value = ev.function[c][j]
         if value is not None and not math.isfinite(value):
             which = "f" if len(ev.function) == 1 else f"component {c + 1}"
-            return f"{which} itself is {value} here: the point is outside its domain or at a singularity"
+            return (f"{which} itself evaluates to {value} here "
+                    "(outside its domain, at a singularity, or a floating-point overflow)")
     return None
 
 

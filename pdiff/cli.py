@@ -23,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain Click help and one-line usage errors (no boxed panels); faster --help
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -94,9 +95,21 @@ def run() -> None:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
-        app(prog_name="pdiff")
+        code = app(prog_name="pdiff", standalone_mode=False)
+    except typer.TyperException as exc:  # a usage error (unknown option, missing argument): one line, exit 2
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `pdiff` or `pdiff diff`: the help, as Click does
+            typer.echo(context.get_help() if context else exc.format_message(), err=True)
+        else:
+            hint = f" (see '{context.command_path} --help')" if context else ""
+            error_line(f"error: {exc.format_message()}{hint}")
+        sys.exit(getattr(exc, "exit_code", ExitCode.USAGE))
+    except typer.Abort:
+        error_line("aborted")
+        sys.exit(130)
     except Exception as exc:  # anything that escaped a command (a rendering bug): one line, no traceback
         if "--debug" in sys.argv:
             raise
         error_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)")
         sys.exit(ExitCode.MATH)
+    sys.exit(code or 0)

@@ -48,7 +48,7 @@ def test_the_readme_has_examples():
 
 @pytest.mark.parametrize("command, expected, status", EXAMPLES, ids=[e[0][:60] for e in EXAMPLES])
 def test_readme_example(command, expected, status):
-    args = shlex.split(command)[1:]
+    args = shlex.split(command, comments=True)[1:]
     result = CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1"}).invoke(app, args)
     if status is not None:
         assert result.exit_code == status
