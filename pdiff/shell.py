@@ -342,12 +342,13 @@ class Session:
 
 
 def _json_or_text(text: str | None):
+    """A JSON document (pdiff's are objects) decoded; other output (a line's own --format plain) as text."""
     if text is None or not text.strip():
         return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    if text.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError):
+            return json.loads(text)
+    return text
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -383,25 +384,10 @@ def completions(session: Session, text: str) -> tuple[list[str], int]:
     """
     try:
         words = shlex.split(text)
-        in_quote = False
     except ValueError:  # an open quote: the cursor is inside an expression
-        words, in_quote = [], True
-    if in_quote or (words and text[-1:] not in (" ", "\t") and len(words) > 1 and not words[-1].startswith("-")):
-        match = _IDENTIFIER_TAIL.search(text)
-        if not match:
-            return [], 0
-        previous = words[-2] if len(words) > 1 else None
-        if previous in ("--format", "-f") and not in_quote:
-            from pdiff.render import FORMATS
-
-            names = FORMATS
-        else:
-            from pdiff.parse import FUNCTIONS
-
-            names = sorted(FUNCTIONS)
-        return [n for n in names if n.startswith(match.group())], len(match.group())
-    current = "" if not words or text[-1:] in (" ", "\t") else words[-1]
-    before = words if not current else words[:-1]
+        return _functions(text)
+    current = "" if not words or text[-1:].isspace() else words[-1]
+    before = words[:-1] if current else words
     if not before or before == ["help"]:
         names = session.command_names() + ([] if before else list(SESSION_WORDS))
         return [n for n in names if n.startswith(current)], len(current)
@@ -416,7 +402,17 @@ def completions(session: Session, text: str) -> tuple[list[str], int]:
         names = sorted({opt for param in command.params for opt in getattr(param, "opts", ())
                         if opt.startswith("--")} | {"--help"})
         return [n for n in names if n.startswith(current)], len(current)
-    return [], 0
+    return _functions(current)
+
+
+def _functions(text: str) -> tuple[list[str], int]:
+    """Function names completing the name being typed at the end of `text`."""
+    match = _IDENTIFIER_TAIL.search(text)
+    if not match:
+        return [], 0
+    from pdiff.parse import FUNCTIONS
+
+    return sorted(n for n in FUNCTIONS if n.startswith(match.group())), len(match.group())
 
 
 def _completer(session: Session):
