@@ -189,3 +189,14 @@ def test_cli_formats_and_exit_codes():
     singular = runner.invoke(app, ["grad", "sqrt(x)", "--at", "x=0", "--format", "plain"])
     assert singular.exit_code == 1
     assert "not finite" in singular.stderr
+
+
+def test_latex_format_for_matrix_commands():
+    result = runner.invoke(app, ["hessian", "x^2 sin(y)", "--at", "x=1,y=pi/2", "--format", "latex"])
+    assert result.exit_code == 0, result.output
+    H = sp.hessian(x**2 * sp.sin(y), (x, y))
+    symbolic_row = " \\\\ ".join(" & ".join(sp.latex(H[i, j]) for j in range(2)) for i in range(2))
+    assert f"H_f &= \\begin{{pmatrix}} {symbolic_row} \\end{{pmatrix}}" in result.stdout
+    at = H.subs({x: 1, y: sp.pi / 2})
+    value_row = " \\\\ ".join(" & ".join(sp.latex(at[i, j]) for j in range(2)) for i in range(2))
+    assert f"\\begin{{pmatrix}} {value_row} \\end{{pmatrix}}" in result.stdout

@@ -126,3 +126,48 @@ def _point_parts(text: str | None) -> list[tuple[str, str]]:
         if name:
             parts.append((name, value.replace("^", "**")))
     return parts
+
+
+_TENSOR_LABELS = {"gradient": "\\nabla f", "hessian": "H_f", "jacobian": "J", "laplacian": "\\nabla^{2} f",
+                  "divergence": "\\nabla \\cdot \\mathbf{F}", "curl": "\\nabla \\times \\mathbf{F}",
+                  "directional": "D_{\\mathbf{u}} f"}
+
+
+def _matrix(value) -> str:
+    """A scalar, vector (a column) or matrix of SymPy strings as LaTeX."""
+    if not isinstance(value, list):
+        return _from_sympy_string(value)
+    rows = value if value and isinstance(value[0], list) else [[v] for v in value]
+    body = " \\\\ ".join(" & ".join(_from_sympy_string(v) for v in row) for row in rows)
+    return f"\\begin{{pmatrix}} {body} \\end{{pmatrix}}"
+
+
+def tensor_document(report) -> str:
+    """A TensorReport (gradient, Hessian, Jacobian, ...) as LaTeX: the symbolic object, then its exact values."""
+    variables = ", ".join(_name(v) for v in report.variables)
+    label = _TENSOR_LABELS[report.command]
+    is_field = report.expression.startswith("[")
+    name = "\\mathbf{F}" if is_field else "f"
+    shown = _matrix(_split_vector(report.expression)) if is_field else _from_sympy_string(report.expression)
+    lines = [f"{name}({variables}) &= {shown}", f"{label} &= {_matrix(report.derivative)}"]
+    for r in report.results:
+        if r.exact is None:
+            continue
+        where = ", ".join(f"{_name(n)}={_from_sympy_string(v)}" for n, v in _point_parts(r.point_text))
+        lines.append(f"\\left.{label}\\right|_{{{where}}} &= {_matrix(r.exact)}")
+    return _align(lines)
+
+
+def _split_vector(text: str) -> list[str]:
+    """`[a, f(b, c)]` → ["a", "f(b, c)"]: split a SymPy list string on its top-level commas."""
+    parts, depth, start = [], 0, 1
+    for i, char in enumerate(text):
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "," and depth == 1:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:-1])
+    return [part.strip() for part in parts]
