@@ -25,9 +25,12 @@ TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-3, 1e-5)}
 SIMPLIFY_SECONDS = 2.0  # at most this long per derivative; simplification is polish, not the answer
 
 
-def parse_expression(text: str) -> tuple[list[sp.Expr], bool]:
-    """The components of an expression and whether it was written as a vector `[f1, f2]`."""
-    parsed = parse(text)
+def parse_expression(text: str, latex: bool | None = None) -> tuple[list[sp.Expr], bool]:
+    """The components of an expression and whether it was written as a vector `[f1, f2]`.
+
+    `latex`: True reads LaTeX, False plain text, None detects it (a backslash, `^{`, `|`).
+    """
+    parsed = parse(text, latex=latex)
     return (parsed, True) if isinstance(parsed, list) else ([parsed], False)
 
 
@@ -171,12 +174,12 @@ def outside_domain(ev: Evaluation, components: Sequence[int], j: int) -> str | N
     return None
 
 
-def prepare(expression: str, timeout: float) -> tuple[list[sp.Expr], bool, float]:
+def prepare(expression: str, timeout: float, latex: bool | None = None) -> tuple[list[sp.Expr], bool, float]:
     """Parse the expression and start the clock: (components, is_vector, deadline)."""
     if not timeout > 0:
         raise InputError("--timeout must be positive")
     deadline = time.monotonic() + timeout
-    components, is_vector = parse_expression(expression)
+    components, is_vector = parse_expression(expression, latex)
     return components, is_vector, deadline
 
 
@@ -212,14 +215,14 @@ def judge(autograd: float | None, value: float | None, exact_text: str | None,
 def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequence[str] | None = None,
                at: Sequence[str | Mapping[str, object]] = (), dtype: str = "float64", device: str = "auto",
                timeout: float = bounds.DEFAULT_TIMEOUT, symbolic_side: bool = True,
-               memory_mb: int = bounds.DEFAULT_MEMORY_MB) -> DiffReport:
+               memory_mb: int = bounds.DEFAULT_MEMORY_MB, latex: bool | None = None) -> DiffReport:
     """Partial derivatives of `expression` at the points `at`, by autograd beside the exact symbolic answer.
 
     >>> report = derivative("x^2*y + x*y^2", ["d2f/dxdy"], at=["x=2,y=3"])
     >>> report.results[0].autograd
     10.0
     """
-    components, is_vector, deadline = prepare(expression, timeout)
+    components, is_vector, deadline = prepare(expression, timeout, latex)
     variables = symbolic.variables_of(components)
     wanted = resolve_partials(partials, wrt, variables)
     points = [coerce_point(p) for p in at]

@@ -179,9 +179,10 @@ def _hessian_facts(matrix: np.ndarray, gradient: list[float], exact_gradient: li
 def compute(command: str, expression: str, *, wrt: str | Sequence[str] | None = None,
             at: Sequence[str | Mapping[str, object]] = (), along: str | Sequence | None = None,
             dtype: str = "float64", device: str = "auto", timeout: float = bounds.DEFAULT_TIMEOUT,
-            symbolic_side: bool = True, memory_mb: int = bounds.DEFAULT_MEMORY_MB) -> TensorReport:
+            symbolic_side: bool = True, memory_mb: int = bounds.DEFAULT_MEMORY_MB,
+            latex: bool | None = None) -> TensorReport:
     """Compute `command` (gradient, hessian, jacobian, laplacian, divergence, curl, directional) of `expression`."""
-    components, is_vector, deadline = prepare(expression, timeout)
+    components, is_vector, deadline = prepare(expression, timeout, latex)
     variables = _variables(components, wrt)
     missing_vars = sorted(set(symbolic.variables_of(components)) - set(variables))
     if missing_vars:

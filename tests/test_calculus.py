@@ -200,3 +200,12 @@ def test_latex_format_for_matrix_commands():
     at = H.subs({x: 1, y: sp.pi / 2})
     value_row = " \\\\ ".join(" & ".join(sp.latex(at[i, j]) for j in range(2)) for i in range(2))
     assert f"\\begin{{pmatrix}} {value_row} \\end{{pmatrix}}" in result.stdout
+
+
+def test_latex_input_detected_and_forced():
+    # \frac{x^2}{y}: H = [[2/y, -2x/y^2], [-2x/y^2, 2x^2/y^3]] at (1, 2)
+    detected = compute("hessian", "\\frac{x^2}{y}", at=["x=1,y=2"]).results[0].autograd
+    assert detected == [[1.0, -0.5], [-0.5, 0.25]]
+    # forced: in LaTeX letters side by side are a product, so xy is x*y
+    forced = runner.invoke(app, ["grad", "xy", "--latex", "--at", "x=1,y=2", "--format", "plain"])
+    assert forced.stdout.split() == ["2.0", "1.0"]

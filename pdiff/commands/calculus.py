@@ -15,15 +15,15 @@ Symbolic = typer.Option(False, "--symbolic", "-s", help="Show the exact symbolic
 NoSymbolic = typer.Option(False, "--no-symbolic", help="Skip the exact SymPy side.")
 
 
-def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout, symbolic, no_symbolic, debug,
-         along=None) -> None:
+def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout, symbolic, no_symbolic, latex,
+         debug, along=None) -> None:
     with reported_errors(debug):
         from pdiff import calculus
         from pdiff.render import latex
         from pdiff.render import tensor as render
 
         report = calculus.compute(command, expression, wrt=wrt, at=at, along=along, dtype=dtype, device=device,
-                                  timeout=timeout, symbolic_side=not no_symbolic)
+                                  timeout=timeout, symbolic_side=not no_symbolic, latex=latex or None)
     options.write(options.resolved_format(fmt), table=lambda: render.table(report, symbolic=symbolic),
                   plain=lambda: render.plain(report), json=lambda: render.json_document(report),
                   jsonl=lambda: render.jsonl(report), csv=lambda: render.csv_text(report),
@@ -37,63 +37,63 @@ def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout,
 def grad(expression: str = Expression, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
          fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
          timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-         debug: bool = options.Debug) -> None:
+         latex: bool = options.Latex, debug: bool = options.Debug) -> None:
     """The gradient vector ∇f. Variables in --wrt order, else sorted by name."""
     _run("gradient", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, debug=debug)
+         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
 
 
 @app.command()
 def hessian(expression: str = Expression, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
             fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
             timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-            debug: bool = options.Debug) -> None:
+            latex: bool = options.Latex, debug: bool = options.Debug) -> None:
     """The Hessian matrix, its eigenvalues and determinant, and the second-derivative test at each point.
 
     Row x, column y holds d2f/dxdy = ∂/∂x(∂f/∂y); an asymmetry (f_xy ≠ f_yx) is reported, not hidden.
     """
     _run("hessian", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, debug=debug)
+         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
 
 
 @app.command()
 def jacobian(expression: str = Field, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
              fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
              timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-             debug: bool = options.Debug) -> None:
+             latex: bool = options.Latex, debug: bool = options.Debug) -> None:
     """The Jacobian matrix of a vector of functions (row i: ∇f_i), with its determinant when square."""
     _run("jacobian", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, debug=debug)
+         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
 
 
 @app.command()
 def laplacian(expression: str = Expression, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
               fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
               timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-              debug: bool = options.Debug) -> None:
+              latex: bool = options.Latex, debug: bool = options.Debug) -> None:
     """The Laplacian ∇²f, the sum of the second partials."""
     _run("laplacian", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, debug=debug)
+         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
 
 
 @app.command()
 def div(expression: str = Field, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
         fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
         timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-        debug: bool = options.Debug) -> None:
+        latex: bool = options.Latex, debug: bool = options.Debug) -> None:
     """The divergence ∇·F of a vector field (component i is differentiated by variable i)."""
     _run("divergence", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, debug=debug)
+         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
 
 
 @app.command()
 def curl(expression: str = Field, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
          fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
          timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-         debug: bool = options.Debug) -> None:
+         latex: bool = options.Latex, debug: bool = options.Debug) -> None:
     """The curl ∇×F of a 3-component field in 3 variables (use --wrt x,y,z when one is missing)."""
     _run("curl", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, debug=debug)
+         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
 
 
 @app.command(name="dir")
@@ -101,7 +101,8 @@ def directional(expression: str = Expression,
                 along: str = typer.Option(..., "--along", help="The direction, e.g. 1,2 (normalised for you)."),
                 at: List[str] = options.At, wrt: Optional[str] = options.Wrt, fmt: str = options.Format,
                 dtype: str = options.Dtype, device: str = options.Device, timeout: float = options.Timeout,
-                symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic, debug: bool = options.Debug) -> None:
+                symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic, latex: bool = options.Latex,
+                debug: bool = options.Debug) -> None:
     """The directional derivative ∇f·u along the normalised vector u = v/|v|."""
     _run("directional", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, debug=debug, along=along)
+         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug, along=along)
