@@ -19,7 +19,7 @@ def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout,
          debug, along=None) -> None:
     with reported_errors(debug):
         from pdiff import calculus
-        from pdiff.render import latex
+        from pdiff.render import latex as render_latex
         from pdiff.render import tensor as render
 
         report = calculus.compute(command, expression, wrt=wrt, at=at, along=along, dtype=dtype, device=device,
@@ -27,7 +27,7 @@ def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout,
     options.write(options.resolved_format(fmt), table=lambda: render.table(report, symbolic=symbolic),
                   plain=lambda: render.plain(report), json=lambda: render.json_document(report),
                   jsonl=lambda: render.jsonl(report), csv=lambda: render.csv_text(report),
-                  latex=lambda: latex.tensor_document(report))
+                  latex=lambda: render_latex.tensor_document(report))
     for problem in report.problems:
         error_line(problem)
     raise typer.Exit(report.exit_code)
