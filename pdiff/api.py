@@ -131,7 +131,7 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
             lambda: symbolic.entry_jobs(components, partials, entries, points, budget, bounds.alarm), memory_mb)
     try:
         numeric, function, device_name = (_numeric(components, partials, points, needed, dtype, device, deadline)
-                                          if points else (None, None, device))
+                                          if points else (None, None, None))
     finally:
         outcome = worker.collect(deadline) if worker else cached
     if worker and outcome.finished and not outcome.error:

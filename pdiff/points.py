@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import re
 from typing import Mapping, Sequence
 
@@ -33,6 +35,8 @@ def _finite_real(value: sp.Expr, label: str) -> sp.Expr:
         raise PointError(f"{label} is not a number")
     if value.is_real is False or value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise PointError(f"{label} is not a finite real number")
+    if not math.isfinite(float(sp.N(value, 17))):  # autograd runs in floats: 1e400 would silently be inf
+        raise PointError(f"{label} is beyond the floating-point range (about ±1.8e308)")
     return value
 
 
@@ -72,7 +76,7 @@ def coerce_point(point: str | Mapping[str, object]) -> dict[str, sp.Expr]:
         elif isinstance(value, float):
             if value != value or value in (float("inf"), float("-inf")):
                 raise PointError(f"value of {name!r} is not finite: {value}")
-            result[name] = sp.Rational(value)  # the float's exact binary value
+            result[name] = sp.Rational(repr(value))  # the decimal the user wrote: 0.1 is 1/10
         else:
             result[name] = sp.Integer(value) if isinstance(value, int) else _finite_real(value, f"value of {name!r}")
     return result
@@ -84,7 +88,9 @@ def check_points(points: Sequence[dict[str, sp.Expr]], needed: Sequence[str]) ->
     for point in points:
         missing = [name for name in needed if name not in point]
         if missing:
-            raise PointError(f"--at gives no value for {', '.join(missing)}")
+            # f is evaluated at the whole point even when the answer does not depend on every variable
+            raise PointError(f"--at gives no value for {', '.join(missing)} (every variable of the expression needs"
+                             f" one, even if the derivative does not depend on it: e.g. {missing[0]}=0)")
         unknown = sorted(set(point) - needed_set)
         if unknown:
             listed = ", ".join(needed) or "none"
