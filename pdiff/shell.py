@@ -83,7 +83,6 @@ class _Watchdog:
         self._condition = threading.Condition()
         self._deadline: float | None = None
         self._armed = False
-        self.fired = False
         self._thread = threading.Thread(target=self._loop, name="pdiff-shell-watchdog", daemon=True)
         self._thread.start()
 
@@ -99,7 +98,6 @@ class _Watchdog:
                     continue
                 self._deadline = None
                 if self._armed:
-                    self.fired = True
                     signal.pthread_kill(self._main, signal.SIGUSR1)
 
     def _ring(self, _signum, _frame) -> None:
@@ -112,7 +110,6 @@ class _Watchdog:
         """Run the body with a limit of `seconds`; past it, LineTimeout is raised in the body."""
         previous = signal.signal(signal.SIGUSR1, self._ring)
         with self._condition:
-            self.fired = False
             self._armed = True
             self._deadline = time.monotonic() + seconds
             self._condition.notify()
@@ -427,35 +424,17 @@ def _completer(session: Session):
     return ShellCompleter()
 
 
-# fixed, small inputs whose symbolic work is known to finish in milliseconds
-_WARM_UP = ("x^2 sin(y) + y^3 cos(x)", "exp(x y) + ln(x^2 + 1)", "sqrt(x^2 + y^2) + atan(y/x)",
-            "tanh(x) sinh(y) + erf(x) + asin(x/2)")
-
-
 def warm_up() -> None:
-    """Pay the engine's one-time costs in this process, before the first question.
+    """Import the engine and run one small question's numeric side (parser tables, torch's first call), so the
+    first question typed at the prompt does not wait for them. Run in a thread while the user types.
 
-    The symbolic worker is forked from this process for every question, so whatever SymPy builds lazily on first
-    use (simplify's and trigsimp's pattern tables, evalf's tables, printers) would otherwise be built again in every
-    worker and thrown away with it: measured, that was most of a worker's time. So import the engine, build the
-    parser, run the numeric side once and the symbolic steps on fixed small expressions here, where the result is
-    kept and inherited by every worker. Failures only cost speed and are ignored.
+    Symbolic warm-up (running simplify here so that forked workers inherit SymPy's lazily built state) was
+    measured and gave no gain on the benchmark's questions, so there is none. Failures only cost speed.
     """
     with contextlib.suppress(Exception):
-        import sympy as sp
+        from pdiff import api
 
-        from pdiff import api, symbolic
-        from pdiff.parse import parse
-
-        api.derivative(_WARM_UP[0], ["d2f/dxdy"], at=["x=1/2,y=1"], symbolic_side=False)
-        for text in _WARM_UP:
-            expr = parse(text)
-            point = {s.name: sp.Rational(1, 3) for s in expr.free_symbols}
-            for name in sorted(point):
-                derivative = symbolic.derivative(expr, [name])
-                symbolic.simplified(derivative)
-                symbolic.to_float(symbolic.exact_value(derivative, point))
-                symbolic.to_text(derivative)
+        api.derivative("x^2 sin(y) + y^3 cos(x)", ["d2f/dxdy"], at=["x=1/2,y=1"], symbolic_side=False)
 
 
 def interactive(session: Session) -> int:
@@ -504,7 +483,6 @@ def main(*, file: str | None = None, fmt: str = "auto", timeout: float = 20.0, d
     if file is None and sys.stdin.isatty() and sys.stdout.isatty():
         return interactive(Session(fmt=fmt, timeout=timeout, debug=debug, capture_errors=False))
     session = Session(fmt=fmt, timeout=timeout, debug=debug)
-    warm_up()
     try:
         if file is None or file == "-":
             return session.run_lines(sys.stdin)

@@ -97,26 +97,31 @@ def run_shell_process(lines: list[str]) -> tuple[float, int, str]:
     return time.perf_counter() - start, done.returncode, done.stderr
 
 
-def per_question_in_process(lines: list[str]) -> list[float]:
-    """Seconds per line, run in this process through the shell's own line runner (the first one is cold)."""
-    from pdiff.shell import Session, warm_up
+def per_question_in_process(lines: list[str], rounds: int = 2) -> list[list[float]]:
+    """Seconds per line, run in this process through the shell's own line runner, `rounds` times over the same
+    lines in one session (the first line of the first round is cold; later rounds repeat earlier questions)."""
+    from pdiff.shell import Session
 
     session = Session(stdout=io.StringIO(), stderr=io.StringIO())
-    start = time.perf_counter()
-    warm_up()  # as `pdiff shell` does before its first line
-    print(f"  warm-up in-process: {time.perf_counter() - start:.2f} s (imports included)")
-    times = []
     sink = io.StringIO()
     real = sys.stdout
-    for number, line in enumerate(lines, start=1):
-        sys.stdout = sink
-        try:
-            start = time.perf_counter()
-            session.run_line(line, number)
-            times.append(time.perf_counter() - start)
-        finally:
-            sys.stdout = real
-    return times
+    result = []
+    for _ in range(rounds):
+        times = []
+        for number, line in enumerate(lines, start=1):
+            sys.stdout = sink
+            try:
+                start = time.perf_counter()
+                session.run_line(line, number)
+                times.append(time.perf_counter() - start)
+            finally:
+                sys.stdout = real
+        result.append(times)
+    return result
+
+
+def _ms(values: list[float]) -> str:
+    return f"median {statistics.median(values) * 1000:.1f} ms, mean {statistics.mean(values) * 1000:.1f} ms"
 
 
 def run_separate(lines: list[str], count: int) -> list[float]:
@@ -132,13 +137,15 @@ def run_separate(lines: list[str], count: int) -> list[float]:
     return times
 
 
-# qalc: the same derivatives, evaluated at the point (qalc has no gradients or Hessians: one diff per call)
+# qalc: the same derivatives, evaluated at the point (qalc has no gradients or Hessians: one partial per call).
+# One qalc process per question reading two lines: the derivative, then `ans` with the point substituted
+# (`where` and replace() inside diff() substitute before differentiating).
 _QALC = [
-    ("diff(diff(x^2*sin(y) + y^3*cos(x), y), x)", {"x": "2", "y": "1"}),
+    ("diff(diff(x^2*sin(y) + y^3*cos(x), y), x)", {"x": "2", "y": "1"}),  # -0.5666830570
     ("diff(exp(x*y) + ln(x), x)", {"x": "1", "y": "2"}),
     ("diff(sqrt(x^2 + y^2), y)", {"x": "3", "y": "4"}),
     ("diff(x*e^(-x^2), x, 2)", {"x": "0.5"}),
-    ("diff(x^5 - 2*x^3 + x, x, 3)", {"x": "2"}),
+    ("diff(x^5 - 2*x^3 + x, x, 3)", {"x": "2"}),  # 228
 ]
 
 
@@ -149,12 +156,11 @@ def run_qalc(count: int) -> list[float] | None:
     times = []
     for i in range(count):
         formula, point = _QALC[i % len(_QALC)]
-        # substitute after differentiating: replace() keeps the variables symbolic until then
-        text = formula
-        for name, value in point.items():
-            text = f"replace({text}, {name}, {value})"
+        value = "ans"
+        for name, number in point.items():
+            value = f"replace({value}, {name}, {number})"
         start = time.perf_counter()
-        subprocess.run([qalc, "-t", text], capture_output=True)
+        subprocess.run([qalc, "-t"], input=f"{formula}\n{value}\n", capture_output=True, text=True)
         times.append(time.perf_counter() - start)
     return times
 
@@ -164,10 +170,9 @@ def profile_warm(lines: list[str], repeat: int = 20) -> None:
     import cProfile
     import pstats
 
-    from pdiff.shell import Session, warm_up
+    from pdiff.shell import Session
 
     session = Session(stdout=io.StringIO(), stderr=io.StringIO())
-    warm_up()
     real = sys.stdout
     sys.stdout = io.StringIO()
     try:
@@ -211,15 +216,18 @@ def main() -> None:
         print(f"one `pdiff shell` process, {len(lines)} questions: {shell_total:.2f} s wall (exit status {code})")
         if errors.strip():
             print("  its stderr:", *errors.strip().splitlines()[:5], sep="\n    ")
-        times = per_question_in_process(lines)
-        warm = times[1:]
-        print(f"  per question in-process: first (cold) {times[0] * 1000:.0f} ms; warm median "
-              f"{statistics.median(warm) * 1000:.1f} ms, mean {statistics.mean(warm) * 1000:.1f} ms, "
+        first, again = per_question_in_process(lines)
+        warm = first[1:]
+        print(f"  per question, in-process: first (cold) {first[0] * 1000:.0f} ms; warm {_ms(warm)}, "
               f"p90 {sorted(warm)[int(0.9 * len(warm))] * 1000:.1f} ms, max {max(warm) * 1000:.1f} ms")
+        seen = len(_BASES)
+        print(f"    expression and command new to the session (lines 2-{seen}): {_ms(first[1:seen])}")
+        print(f"    known expression and command at a new point (lines {seen + 1}-{len(lines)}): {_ms(first[seen:])}")
+        print(f"    the same {len(lines)} questions asked again in the session: {_ms(again)}")
         for kind in kinds:
             picked = [t for line, t in zip(lines[1:], warm) if line.startswith(kind + " ")]
             if picked:
-                print(f"    {kind:<8} warm median {statistics.median(picked) * 1000:.1f} ms ({len(picked)} lines)")
+                print(f"    {kind:<8} warm {_ms(picked)} ({len(picked)} lines)")
 
     separate_total = None
     if args.only in (None, "separate") and args.separate:
