@@ -26,7 +26,9 @@ from lark.visitors import Transformer_NonRecursive
 from pdiff.errors import LimitError, ParseError
 
 MAX_LENGTH = 20_000  # characters in one expression
-MAX_NUMBER_BITS = 100_000  # an exact number may need at most this many bits (about 30,000 digits)
+# an exact number may need at most this many bits (about 4,200 digits): under Python's default limit of 4,300
+# digits for int -> str (sys.get_int_max_str_digits), past which SymPy's printer raised ValueError in the parent
+MAX_NUMBER_BITS = 14_000
 MAX_DEPTH = 400  # nesting depth of brackets and calls in the text
 # depth of the SymPy expression tree: SymPy's printer and diff recurse about five Python frames per level, so deeper
 # trees overflowed the stack after parsing (an "internal error" at `exp(-exp(-...))` 150 deep)
@@ -148,8 +150,13 @@ def symbol(name: str) -> sp.Symbol:
 
 
 def _check_number(value: sp.Expr) -> sp.Expr:
-    if isinstance(value, sp.Rational) and max(abs(value.p).bit_length(), abs(value.q).bit_length()) > MAX_NUMBER_BITS:
-        raise LimitError(f"number too large: more than {MAX_NUMBER_BITS} bits")
+    # the value itself, or the numbers SymPy folds into the top of a sum, product or power (x*3^4000*3^4000*...
+    # grows the coefficient of one Mul); only the top level, so a long expression is not re-walked at every step
+    numbers = [value] if value.is_Rational else [a for a in value.args if a.is_Rational] if (
+        value.is_Add or value.is_Mul or value.is_Pow) else []
+    for number in numbers:
+        if max(abs(number.p).bit_length(), abs(number.q).bit_length()) > MAX_NUMBER_BITS:
+            raise LimitError(f"number too large: more than {MAX_NUMBER_BITS} bits")
     return value
 
 
@@ -158,10 +165,10 @@ def _safe_pow(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
     if isinstance(exponent, sp.Rational) and base.is_number:
         magnitude = abs(float(exponent)) if abs(exponent) < 10**15 else math.inf
         if isinstance(base, sp.Rational):
-            bits = max(abs(base.p).bit_length(), abs(base.q).bit_length())
+            bits = math.log2(max(abs(base.p), abs(base.q), 1))  # 0 for 0, 1 and -1, whose powers stay small
         else:
             bits = 64  # symbolic numbers (pi, sqrt(2)) stay symbolic unless the exponent expands them
-        if bits > 1 and magnitude * bits > MAX_NUMBER_BITS:
+        if bits > 0 and magnitude * bits > MAX_NUMBER_BITS:
             raise LimitError(f"power too large: the exact value would need more than {MAX_NUMBER_BITS} bits")
     return _check_number(sp.Pow(base, exponent))
 
