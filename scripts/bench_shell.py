@@ -195,12 +195,25 @@ def main() -> None:
     parser.add_argument("--separate", type=int, default=5,
                         help="separate `pdiff diff` processes to time; the figure for --count is extrapolated")
     parser.add_argument("--qalc", type=int, default=20, help="qalc calls to time (extrapolated to --count)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="shell processes to time (this machine is shared: the best and the median are printed)")
     parser.add_argument("--only", choices=["shell", "separate", "qalc"], help="run one part only")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="in-process figures without pdiff.api's question caches (an A/B of the caches)")
     parser.add_argument("--profile", action="store_true", help="profile warm questions in-process and stop")
     parser.add_argument("--write-questions", metavar="PATH", help="write the question lines to PATH and stop")
     args = parser.parse_args()
 
     lines = questions(args.count, app_commands())
+    if args.no_cache:
+        from pdiff import api
+
+        class Forgetful(dict):
+            def __setitem__(self, key, value):
+                pass
+
+        api._OUTCOMES, api._DERIVATIVES = Forgetful(), Forgetful()
+        print("pdiff.api's caches off (in-process figures only; the shell process keeps them)")
     if args.write_questions:
         Path(args.write_questions).write_text("\n".join(lines) + "\n")
         return
@@ -208,12 +221,16 @@ def main() -> None:
         profile_warm(lines)
         return
     kinds = sorted({line.split()[0] for line in lines})
-    print(f"{len(lines)} questions ({', '.join(kinds)}), machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    print(f"{len(lines)} questions ({', '.join(kinds)}), machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+          f"load average {os.getloadavg()[0]:.1f} at the start")
 
     shell_total = None
     if args.only in (None, "shell"):
-        shell_total, code, errors = run_shell_process(lines)
-        print(f"one `pdiff shell` process, {len(lines)} questions: {shell_total:.2f} s wall (exit status {code})")
+        runs = [run_shell_process(lines) for _ in range(max(1, args.repeat))]
+        totals = [total for total, _, _ in runs]
+        shell_total, code, errors = min(runs)
+        print(f"one `pdiff shell` process, {len(lines)} questions: best {shell_total:.2f} s wall, median "
+              f"{statistics.median(totals):.2f} s of {len(runs)} runs (exit status {code})")
         if errors.strip():
             print("  its stderr:", *errors.strip().splitlines()[:5], sep="\n    ")
         first, again = per_question_in_process(lines)
@@ -248,6 +265,7 @@ def main() -> None:
             print(f"qalc: {len(times)} calls timed, mean {each * 1000:.0f} ms each → {qalc_total:.1f} s "
                   f"extrapolated for {len(lines)}")
 
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     if shell_total:
         if separate_total:
             print(f"ratio: separate processes / shell = {separate_total / shell_total:.0f}x")
