@@ -33,67 +33,33 @@ def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout,
     raise typer.Exit(report.exit_code)
 
 
-@app.command()
-def grad(expression: str = Expression, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
-         fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
-         timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-         latex: bool = options.Latex, debug: bool = options.Debug) -> None:
-    """The gradient vector ∇f. Variables in --wrt order, else sorted by name."""
-    _run("gradient", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
+def _register(name: str, command: str, argument, doc: str) -> None:
+    """One Typer command per object; they differ only in name, argument help and docstring."""
 
-
-@app.command()
-def hessian(expression: str = Expression, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
+    def run(expression: str = argument, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
             fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
             timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
             latex: bool = options.Latex, debug: bool = options.Debug) -> None:
-    """The Hessian matrix, its eigenvalues and determinant, and the second-derivative test at each point.
+        _run(command, expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
+             symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
+
+    run.__doc__ = doc
+    app.command(name=name)(run)
+
+
+_register("grad", "gradient", Expression, "The gradient vector ∇f. Variables in --wrt order, else sorted by name.")
+_register("hessian", "hessian", Expression,
+          """The Hessian matrix, its eigenvalues and determinant, and the second-derivative test at each point.
 
     Row x, column y holds d2f/dxdy = ∂/∂x(∂f/∂y); an asymmetry (f_xy ≠ f_yx) is reported, not hidden.
-    """
-    _run("hessian", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
-
-
-@app.command()
-def jacobian(expression: str = Field, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
-             fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
-             timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-             latex: bool = options.Latex, debug: bool = options.Debug) -> None:
-    """The Jacobian matrix of a vector of functions (row i: ∇f_i), with its determinant when square."""
-    _run("jacobian", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
-
-
-@app.command()
-def laplacian(expression: str = Expression, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
-              fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
-              timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-              latex: bool = options.Latex, debug: bool = options.Debug) -> None:
-    """The Laplacian ∇²f, the sum of the second partials."""
-    _run("laplacian", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
-
-
-@app.command()
-def div(expression: str = Field, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
-        fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
-        timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-        latex: bool = options.Latex, debug: bool = options.Debug) -> None:
-    """The divergence ∇·F of a vector field (component i is differentiated by variable i)."""
-    _run("divergence", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
-
-
-@app.command()
-def curl(expression: str = Field, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
-         fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
-         timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-         latex: bool = options.Latex, debug: bool = options.Debug) -> None:
-    """The curl ∇×F of a 3-component field in 3 variables (use --wrt x,y,z when one is missing)."""
-    _run("curl", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
+    """)
+_register("jacobian", "jacobian", Field,
+          "The Jacobian matrix of a vector of functions (row i: ∇f_i), with its determinant when square.")
+_register("laplacian", "laplacian", Expression, "The Laplacian ∇²f, the sum of the second partials.")
+_register("div", "divergence", Field,
+          "The divergence ∇·F of a vector field (component i is differentiated by variable i).")
+_register("curl", "curl", Field,
+          "The curl ∇×F of a 3-component field in 3 variables (use --wrt x,y,z when one is missing).")
 
 
 @app.command(name="dir")
