@@ -185,8 +185,8 @@ def _csv_chunk(lines: list[str], first_line: int, start: int, name: str, variabl
     else:  # fields per row = delimiters per row + 1, counted without a Python loop
         data = np.frombuffer((block + "\n").encode("utf-8"), dtype=np.uint8)
         ends = np.flatnonzero(data == 10)
-        seps = np.cumsum(data == ord(sep))[ends]
-        counts = np.diff(seps, prepend=0) + 1
+        line_of_each = np.searchsorted(ends, np.flatnonzero(data == ord(sep)))
+        counts = np.bincount(line_of_each, minlength=len(ends)) + 1
     bad = np.flatnonzero(counts != width)
 
     def where(i: int) -> str:
