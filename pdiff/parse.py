@@ -162,12 +162,16 @@ def _check_number(value: sp.Expr) -> sp.Expr:
 
 def _safe_pow(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
     # SymPy evaluates rational powers of rationals eagerly: bound the size before it does (10^10^10 would hang)
-    if isinstance(exponent, sp.Rational) and base.is_number:
+    # including the numeric factors of a product, which an integer power distributes over: (q/3)^(10^9) computed
+    # 3^(10^9) (found by scripts/fuzz_parse.py), as (sqrt(2) x)^(10^9) computes 2^(5*10^8)
+    if isinstance(exponent, sp.Rational) and (base.is_number or base.is_Mul):
         magnitude = abs(float(exponent)) if abs(exponent) < 10**15 else math.inf
-        if isinstance(base, sp.Rational):
-            bits = math.log2(max(abs(base.p), abs(base.q), 1))  # 0 for 0, 1 and -1, whose powers stay small
-        else:
-            bits = 64  # symbolic numbers (pi, sqrt(2)) stay symbolic unless the exponent expands them
+        bits = 0.0
+        for factor in (base.args if base.is_Mul else (base,)):
+            if isinstance(factor, sp.Rational):
+                bits += math.log2(max(abs(factor.p), abs(factor.q), 1))  # 0 for 0, 1 and -1: their powers stay small
+            elif factor.is_number:
+                bits += 64  # symbolic numbers (pi, sqrt(2)) stay symbolic unless the exponent expands them
         if bits > 0 and magnitude * bits > MAX_NUMBER_BITS:
             raise LimitError(f"power too large: the exact value would need more than {MAX_NUMBER_BITS} bits")
     return _check_number(sp.Pow(base, exponent))
