@@ -319,7 +319,9 @@ def _structured_columns(name: str, names: Sequence[str], variables: list[str],
     def read(size_rows: int) -> Iterator[Chunk]:
         for start in range(0, size, size_rows):
             stop = min(size, start + size_rows)
-            columns = {v: np.asarray(column(v)[start:stop], dtype=np.float64) for v in variables}
+            # a contiguous float64 copy: a structured array's field is strided (torch.from_numpy needs
+            # strides in whole elements) and a memory map is read-only
+            columns = {v: np.array(column(v)[start:stop], dtype=np.float64, order="C") for v in variables}
             for v, values in columns.items():
                 finite = np.isfinite(values)
                 if not finite.all():

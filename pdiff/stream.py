@@ -26,13 +26,12 @@ import sympy as sp
 import torch
 
 from pdiff import bounds, symbolic
+from pdiff.api import TOLERANCES  # (rtol, atol), the same agreement test as `pdiff diff --at`
 from pdiff.autodiff import DeadlineExceeded, partials_at, resolve_device, resolve_dtype
 from pdiff.errors import ExitCode, InputError
 from pdiff.lower import UnsupportedError, lower
 from pdiff.sources import Chunk, PointSource
 
-# (rtol, atol): agreement when |autograd - exact| <= atol + rtol * |exact| (as `pdiff diff --at`)
-TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-3, 1e-5)}
 BLOCK_ROWS = 1 << 15  # CPU cache block: ~40 float64 temporaries of 256 KiB stay within L2/L3
 CPU_CHUNK_ROWS = 1 << 16
 GPU_CHUNK_ROWS = 1 << 21

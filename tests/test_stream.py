@@ -125,6 +125,15 @@ def test_jsonl_json_and_plain_from_stdin():
     assert first == pytest.approx([4 * math.cos(1) - 3 * math.sin(2), 2 * math.sin(1) - math.cos(2)], abs=1e-14)
 
 
+def test_npy_with_packed_fields_streams(tmp_path):
+    array = np.zeros(3, dtype=[("x", "f8"), ("k", "i4")])  # 12-byte records: x is strided by 12
+    array["x"] = [1.0, 2.0, 3.0]
+    np.save(tmp_path / "p.npy", array)
+    result = _cli("x^3", "--points", str(tmp_path / "p.npy"), "-f", "csv")
+    assert result.exit_code == 0, result.output
+    assert [row.split(",")[2] for row in result.stdout.splitlines()[1:]] == ["3.0", "12.0", "27.0"]
+
+
 def test_json_document_with_no_points_is_valid():
     result = _cli("x^2", "--points", "-", "-f", "json", input='{"x": 1}\n\n')
     assert json.loads(result.stdout)["points"][0]["df/dx"] == 2.0
