@@ -138,6 +138,10 @@ def parse_partial(text: str, variables: list[str]) -> Partial:
         raise NotationError("empty partial derivative")
     if len(spec) > 400:
         raise LimitError("partial derivative notation longer than 400 characters")
+    for char in spec:
+        if not char.isascii() and char != "∂":  # a Cyrillic х would otherwise be an absent variable (answer 0)
+            raise NotationError(f"unsupported character {char!r} (U+{ord(char):04X}) in {text[:40]!r}; use ASCII"
+                                " names")
 
     if "/" in spec:
         match = _LEIBNIZ.match(spec)
@@ -163,6 +167,8 @@ def parse_partial(text: str, variables: list[str]) -> Partial:
     match = _SUBSCRIPT.match(spec)
     if match:
         subscript = match.group(2)
+        if subscript.startswith("_") or "__" in subscript:
+            raise NotationError(f"cannot read {text[:40]!r}: variable names may not start with '_'")
         if "," in subscript or "_" in subscript:
             names = [n for n in re.split(r"[,_]", subscript) if n]
         else:

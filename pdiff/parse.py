@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import re
 from functools import lru_cache
 
 import sympy as sp
@@ -102,14 +103,13 @@ GRAMMAR = r"""
 
 ?atom: NUMBER                              -> number
      | NAME                                -> name
-     | NAME "(" args ")"                   -> name_call
      | "(" expr ")"
      | FUNC "(" args ")"                   -> call
      | FUNC POW exponent_number "(" args ")"   -> call_power
      | FUNC bare_arg                       -> call_bare
      | FUNC POW exponent_number bare_arg   -> call_power_bare
 
-exponent_number: NUMBER | "-" NUMBER -> neg_number | "(" "-"? NUMBER ")"
+exponent_number: NUMBER | "(" NUMBER ")" | "-" NUMBER -> neg_number | "(" "-" NUMBER ")" -> neg_number
 
 // the argument of a function written without parentheses: an implicit product without functions;
 // it cannot start with "(" (that is a call: `sin(x)^2` is (sin x)^2)
@@ -219,21 +219,6 @@ class _ToSympy(Transformer_NonRecursive):
             raise LimitError("variable name longer than 64 characters")
         return symbol(text)
 
-    @staticmethod
-    def check_call(token: Token, count: int) -> None:
-        """`name(...)` with a name that is not a function: only a constant or a one-letter variable times a bracket."""
-        text = str(token)
-        if count == 1 and (text in ("pi", "e", "E") or len(text) == 1):
-            return  # pi(x+1) is pi*(x+1); x(x+1) is multiplication (one-letter names are never functions)
-        if len(text) > 40:
-            raise ParseError(f"unknown function {_quote(text)}", column=token.start_pos)
-        raise ParseError(f"unknown function {text!r} (to multiply, write {text}*(...))", column=token.start_pos)
-
-    def name_call(self, items):
-        token, args = items
-        self.check_call(token, len(args))
-        return self.name([token]) * args[0]
-
     def args(self, items):
         return list(items)
 
@@ -257,13 +242,20 @@ class _ToSympy(Transformer_NonRecursive):
         token, arg = items
         return self._apply(token, [arg])
 
+    @staticmethod
+    def _function_power(token: Token, exponent: sp.Expr) -> sp.Expr:
+        if exponent < 0:  # sin^-1 x means arcsin to some readers and 1/sin x to others
+            raise ParseError(f"{token}^{exponent} is ambiguous: write a{token}(x) for the inverse function or "
+                             f"{token}(x)^{exponent} for the power", column=token.start_pos)
+        return exponent
+
     def call_power(self, items):
         token, _pow, exponent, args = items
-        return _safe_pow(self._apply(token, args), exponent)
+        return _safe_pow(self._apply(token, args), self._function_power(token, exponent))
 
     def call_power_bare(self, items):
         token, _pow, exponent, arg = items
-        return _safe_pow(self._apply(token, [arg]), exponent)
+        return _safe_pow(self._apply(token, [arg]), self._function_power(token, exponent))
 
     @v_args(inline=True)
     def add(self, a, b):
@@ -280,7 +272,7 @@ class _ToSympy(Transformer_NonRecursive):
     @v_args(inline=True)
     def div(self, a, b):
         if b == 0:
-            return sp.zoo if a != 0 else sp.nan
+            raise ParseError("division by zero")
         return _check_number(a / b)
 
     @v_args(inline=True)
@@ -376,10 +368,7 @@ def parse(text: str, latex: bool | None = None) -> sp.Expr | list[sp.Expr]:
         raise LimitError(f"expression nested deeper than {MAX_DEPTH} levels")
     tree = _parse_tree(text)
     try:
-        # unknown functions first, leftmost first: `sum(x for x in y)` is about `sum`, not about `for`
-        for call in tree.iter_subtrees_topdown():
-            if call.data == "name_call":
-                _ToSympy.check_call(call.children[0], len(call.children[1].children))
+        _check_calls(text)
         result = _ToSympy().transform(tree)
     except ParseError as exc:
         exc.text = _shown(text)
@@ -398,7 +387,25 @@ def parse(text: str, latex: bool | None = None) -> sp.Expr | list[sp.Expr]:
     for component in result if isinstance(result, list) else [result]:
         if expression_depth(component) > MAX_EXPR_DEPTH:
             raise LimitError(f"expression nested deeper than {MAX_EXPR_DEPTH} levels")
+        if component.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            raise ParseError("the expression is undefined everywhere (it contains log(0), 0^-1 or the like)",
+                             _shown(text))
     return result
+
+
+# a name directly before a bracket: a call, unless it is a one-letter variable or a constant (x(x+1), pi(x+1))
+_CALL = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
+
+
+def _check_calls(text: str) -> None:
+    """Unknown functions are errors, reported leftmost first (`sum(x for x in y)` is about `sum`)."""
+    for match in _CALL.finditer(text):
+        name = match.group(1)
+        if name in FUNCTIONS or len(name) == 1 or name == "pi":
+            continue
+        shown = _quote(name) if len(name) > 40 else repr(name)
+        hint = "" if len(name) > 40 else f" (to multiply, write {name}*(...))"
+        raise ParseError(f"unknown function {shown}{hint}", _shown(text), match.start(1))
 
 
 def expression_depth(expr: sp.Basic) -> int:

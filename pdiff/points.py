@@ -30,6 +30,14 @@ def _split_top_level(text: str) -> list[str]:
     return parts
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """User text for a message: as typed when short printable ASCII, else quoted by repr (which escapes control and
+    bidi characters) and cut."""
+    if len(text) <= limit and text.isascii() and text.isprintable():
+        return text
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 def _finite_real(value: sp.Expr, label: str) -> sp.Expr:
     if value.free_symbols:
         raise PointError(f"{label} is not a number")
@@ -48,17 +56,17 @@ def parse_point(text: str) -> dict[str, sp.Expr]:
             continue
         match = _ASSIGNMENT.fullmatch(part)
         if not match or not match.group(2):
-            raise PointError(f"cannot read {part.strip()!r} in --at {text!r}: write it like x=2,y=pi/4")
+            raise PointError(f"cannot read {_shown(part.strip())} in --at: write it like x=2,y=pi/4")
         name, value_text = match.groups()
         if name in point:
-            raise PointError(f"variable {name!r} given twice in --at {text!r}")
+            raise PointError(f"variable {name!r} given twice in --at {_shown(text)}")
         try:
             value = parse_number(value_text)
         except InputError as exc:
-            raise PointError(f"--at {name}={value_text}: {exc}") from None
-        point[name] = _finite_real(value, f"--at {name}={value_text}")
+            raise PointError(f"--at {name}={_shown(value_text)}: {exc}") from None
+        point[name] = _finite_real(value, f"--at {name}={_shown(value_text)}")
     if not point:
-        raise PointError(f"--at {text!r} names no variable")
+        raise PointError(f"--at {_shown(text)} names no variable")
     return point
 
 
@@ -70,7 +78,11 @@ def coerce_point(point: str | Mapping[str, object]) -> dict[str, sp.Expr]:
     for name, value in point.items():
         if isinstance(value, str):
             # the same checks as --at: {"x": "sqrt(-1)"} used to reach torch and fail converting complex to float
-            result[name] = _finite_real(parse_number(value), f"value of {name!r} ({value})")
+            try:
+                number = parse_number(value)
+            except InputError as exc:
+                raise PointError(f"value of {name!r} ({_shown(value)}): {exc}") from None
+            result[name] = _finite_real(number, f"value of {name!r} ({_shown(value)})")
         elif isinstance(value, bool) or not isinstance(value, (int, float, sp.Expr)):
             raise PointError(f"value of {name!r} must be a number, got {type(value).__name__}")
         elif isinstance(value, float):

@@ -271,3 +271,26 @@ def test_cli_shows_one_error_line_and_a_caret(text, message, column):
     assert lines[1] == f"  {text}"
     assert lines[2] == " " * (2 + column) + "^"
     assert "Traceback" not in result.output
+
+
+# a power after a bracket binds to the bracket, not to the product before it (found grading answers)
+@pytest.mark.parametrize("text, want", [
+    ("2x(x+1)^2", 2 * x * (x + 1) ** 2),
+    ("e^x (sin x + cos x)", sp.exp(x) * (sp.sin(x) + sp.cos(x))),
+    ("x^x (ln x + 1)", x**x * (sp.log(x) + 1)),
+    ("pi(x+1)^2", sp.pi * (x + 1) ** 2),
+    ("sin^(2) x", sp.sin(x) ** 2),
+])
+def test_power_binds_to_the_bracket(text, want):
+    assert sp.simplify(parse(text) - want) == 0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sin^-1 x", "ambiguous"),
+    ("sin^(-1)(x)", "ambiguous"),
+    ("x + 1/0", "division by zero"),
+    ("x + log(0)", "undefined everywhere"),
+])
+def test_ambiguous_and_undefined_text_is_refused(text, message):
+    with pytest.raises(ParseError, match=message):
+        parse(text)
