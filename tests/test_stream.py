@@ -93,6 +93,19 @@ def test_results_do_not_depend_on_the_chunk_size():
         assert _grid_csv(chunk) == reference
 
 
+def test_blocks_on_threads_give_the_same_answers(monkeypatch):
+    monkeypatch.setattr(stream, "BLOCK_ROWS", 500)  # many blocks per chunk
+    runs = []
+    for workers in ("1", "2"):
+        monkeypatch.setenv("PDIFF_CPU_WORKERS", workers)
+        plan, autograd, exact = _run(SEED, ["d2f/dxdy", "f_xx"],
+                                     sources.grid_source("x=-3:3:101,y=-2:2:97", ["x", "y"]), chunk_size=4000)
+        runs.append((autograd, exact, plan.summary.targets[0].max_abs_diff, plan.summary.points))
+    for a, b in zip(runs[0][0] + runs[0][1], runs[1][0] + runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+    assert runs[0][2:] == runs[1][2:] and runs[0][3] == 101 * 97
+
+
 def test_csv_output_carries_the_input_and_adds_columns(tmp_path):
     path = tmp_path / "in.csv"
     path.write_text('id,x,y,note\n7,2,1,"a, b"\n8,-1,0.5,c\n')
