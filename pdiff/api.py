@@ -225,6 +225,8 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
     components, is_vector, deadline = prepare(expression, timeout, latex)
     variables = symbolic.variables_of(components)
     wanted = resolve_partials(partials, wrt, variables)
+    if not wanted:
+        raise InputError("the expression has no variables: name the partial you want (e.g. df/dx) or use --wrt")
     points = [coerce_point(p) for p in at]
     needed = sorted({*variables, *(n for p in wanted for n in p.wrt)})
     check_points(points, needed)

@@ -89,13 +89,25 @@ def _register_commands() -> None:
 _register_commands()
 
 
+_EXPRESSION_CHARACTERS = set("0123456789.([ ^*/+")
+
+
+def expressions_not_options(args: list[str]) -> list[str]:
+    """`pdiff diff "-x^2"`: an argument that starts with '-' but cannot be an option (it holds a digit, a bracket, an
+    operator or a space right after the dash, or anywhere) is an expression; a leading space keeps Click from
+    reading it as an option, and the parser ignores the space."""
+    return [f" {arg}" if arg.startswith("-") and len(arg) > 1 and not arg.startswith("--")
+            and (arg[1] in _EXPRESSION_CHARACTERS or any(c in "^*/+()[] " for c in arg)) else arg
+            for arg in args]
+
+
 def run() -> None:
     """Console-script entry point."""
     # a closed pipe (`pdiff ... | head -1`) ends the process quietly, as for other Unix tools
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
-        code = app(prog_name="pdiff", standalone_mode=False)
+        code = app(args=expressions_not_options(sys.argv[1:]), prog_name="pdiff", standalone_mode=False)
     except typer.TyperException as exc:  # a usage error (unknown option, missing argument): one line, exit 2
         context = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `pdiff` or `pdiff diff`: the help, as Click does

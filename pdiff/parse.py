@@ -366,9 +366,16 @@ def parse(text: str, latex: bool | None = None) -> sp.Expr | list[sp.Expr]:
         raise ParseError("empty expression")
     if _nesting_depth(text) > MAX_DEPTH:
         raise LimitError(f"expression nested deeper than {MAX_DEPTH} levels")
-    tree = _parse_tree(text)
     try:
-        _check_calls(text)
+        tree = _parse_tree(text)
+    except ParseError as exc:
+        # `integrate(x, x)` is about `integrate`, not about its comma; but a character outside the language
+        # (a quote, a look-alike) is the better message: `__import__('os')` is about strings
+        if exc.column is not None and exc.column < len(text) and text[exc.column] in _LANGUAGE_CHARACTERS:
+            _check_calls(text, end=exc.column)
+        raise
+    _check_calls(text)
+    try:
         result = _ToSympy().transform(tree)
     except ParseError as exc:
         exc.text = _shown(text)
@@ -393,13 +400,16 @@ def parse(text: str, latex: bool | None = None) -> sp.Expr | list[sp.Expr]:
     return result
 
 
+_LANGUAGE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ +-*/^()[],.\t")
+
 # a name directly before a bracket: a call, unless it is a one-letter variable or a constant (x(x+1), pi(x+1))
 _CALL = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
 
 
-def _check_calls(text: str) -> None:
-    """Unknown functions are errors, reported leftmost first (`sum(x for x in y)` is about `sum`)."""
-    for match in _CALL.finditer(text):
+def _check_calls(text: str, end: int | None = None) -> None:
+    """Unknown functions (starting before `end`) are errors, reported leftmost first (`sum(x for x in y)` is
+    about `sum`)."""
+    for match in _CALL.finditer(text, 0, len(text) if end is None else end):
         name = match.group(1)
         if name in FUNCTIONS or len(name) == 1 or name == "pi":
             continue

@@ -30,10 +30,10 @@ def _split_top_level(text: str) -> list[str]:
     return parts
 
 
-def _shown(text: str, limit: int = 40) -> str:
-    """User text for a message: as typed when short printable ASCII, else quoted by repr (which escapes control and
-    bidi characters) and cut."""
-    if len(text) <= limit and text.isascii() and text.isprintable():
+def _shown(text: str, limit: int = 40, quote: bool = False) -> str:
+    """User text for a message: as typed when short printable ASCII (unless `quote`), else quoted by repr (which
+    escapes control and bidi characters) and cut."""
+    if not quote and len(text) <= limit and text.isascii() and text.isprintable():
         return text
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
@@ -56,7 +56,7 @@ def parse_point(text: str) -> dict[str, sp.Expr]:
             continue
         match = _ASSIGNMENT.fullmatch(part)
         if not match or not match.group(2):
-            raise PointError(f"cannot read {_shown(part.strip())} in --at: write it like x=2,y=pi/4")
+            raise PointError(f"cannot read {_shown(part.strip(), quote=True)} in --at: write it like x=2,y=pi/4")
         name, value_text = match.groups()
         if name in point:
             raise PointError(f"variable {name!r} given twice in --at {_shown(text)}")

@@ -238,7 +238,9 @@ class Session:
         if not stripped or stripped.startswith("#"):
             return None
         try:
-            args = shlex.split(stripped, comments=True)
+            from pdiff.cli import expressions_not_options
+
+            args = expressions_not_options(shlex.split(stripped, comments=True))
         except ValueError as exc:
             return self._finish(LineOutcome(number, stripped, 2, errors=[f"pdiff: error: {exc} (shell quoting)"]))
         if not args:

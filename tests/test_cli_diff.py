@@ -388,3 +388,25 @@ def test_help_and_version_do_not_import_torch_or_sympy(args):
         assert proc.stdout.startswith("pdiff ")
     else:
         assert "diff" in proc.stdout
+
+
+def test_an_expression_starting_with_minus_is_not_an_option():
+    import subprocess
+    import sys
+
+    # d/dx(-x^2) at 3 = -6; d/dx(-(2x)) = -2
+    done = subprocess.run([sys.executable, "-m", "pdiff", "diff", "-x^2", "--at", "x=3", "--format", "plain"],
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "-6.0"), done.stderr
+    done = subprocess.run([sys.executable, "-m", "pdiff", "diff", "-2x", "--at", "x=3", "--format", "plain"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "-2.0", done.stderr
+
+
+def test_constant_expression_and_unbounded_timeout_are_input_errors():
+    constant = run("1.5 3", "--at", "x=1")
+    assert constant.exit_code == 2 and "no variables" in constant.stderr
+    # a named partial of a constant is fine: it is 0
+    assert run("1.5 3", "df/dx", "--at", "x=1", "--format", "plain").stdout.strip() == "0.0"
+    endless = run("x", "--at", "x=1", "--timeout", "inf")
+    assert endless.exit_code == 2 and "at most" in endless.stderr

@@ -20,9 +20,12 @@ def _check_format(value: str) -> str:
     return value
 
 
+MAX_TIMEOUT = 86_400.0  # a day: every call stays bounded, even when asked for "inf"
+
+
 def _check_timeout(value: float) -> float:
-    if not value > 0:
-        raise typer.BadParameter("must be a positive number of seconds")
+    if not 0 < value <= MAX_TIMEOUT:
+        raise typer.BadParameter(f"must be a positive number of seconds, at most {MAX_TIMEOUT:g}")
     return value
 
 
