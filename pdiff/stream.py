@@ -7,8 +7,8 @@ For each chunk of a PointSource: the columns become tensors on the device → th
 
 Speed on CPU comes from cache blocking: a chunk is evaluated in blocks of BLOCK_ROWS rows so the many
 intermediate tensors of a reverse pass stay in cache instead of streaming through memory (about 3x faster than
-one pass over a million points), results are written straight into the output arrays (`out=`), and blocks run
-on two threads side by side (torch ops release the GIL; each op itself runs on one thread).
+one pass over a million points), and results are written straight into the output arrays (`out=`). PDIFF_CPU_WORKERS=N runs blocks on N
+threads side by side (torch ops release the GIL), off by default: no gain on 2 shared cores.
 On a GPU the whole chunk is one block and the copy back of chunk k overlaps the reading of chunk k+1.
 
 Entry points: `plan_diff(...)` for `pdiff diff`-style requests and `StreamPlan(...)` for any list of partials
@@ -42,12 +42,13 @@ OUTPUT_BYTES = 64 << 20  # a chunk's output arrays, at most about this (but at l
 
 
 def _cpu_workers() -> int:
-    """Threads evaluating CPU blocks side by side: PDIFF_CPU_WORKERS, else 2 where there are 2 cores or more
-    (measured on 2 shared cores: 1.2-1.35x; more threads contend for the GIL between torch ops)."""
+    """Threads evaluating CPU blocks side by side: PDIFF_CPU_WORKERS (default 1). On the 2 shared cores of the
+    development machine 2 threads were slower in an A/B (48 -> 63 ms median per 2^20 points: the GIL between
+    torch ops and the other processes on the cores); it is left as an opt-in for machines with idle cores."""
     try:
-        return max(1, int(os.environ.get("PDIFF_CPU_WORKERS", "")))
+        return max(1, int(os.environ.get("PDIFF_CPU_WORKERS", "1")))
     except ValueError:
-        return min(2, os.cpu_count() or 1)
+        return 1
 
 
 def default_chunk_size(device: str | torch.device, targets: int = 1, symbolic_side: bool = True) -> int:
