@@ -55,6 +55,7 @@ class Evaluation:
     exact: dict  # (k, j) → (exact string, float)
     autograd: list | None  # [k][j] floats (None where the numeric side ran out of time); None without points
     function: list | None  # [c][j] the value of each component at each point (None where not computed)
+    kinks: dict  # (k, j) → why entry k has no derivative at point j (a kink: |x| at 0)
     device: str
     missing: str  # why a symbolic part may be missing, for messages
 
@@ -67,11 +68,28 @@ def _numeric(components, partials, points, needed, dtype, device, deadline):
     """
     import torch  # heavy: imported only when there is numeric work
 
-    from pdiff.autodiff import DeadlineExceeded, first_partials_forward, partials_at, resolve_device, resolve_dtype
-    from pdiff.lower import lower
+    from pdiff.autodiff import resolve_device, resolve_dtype
 
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    try:
+        return _autograd(components, partials, points, needed, torch_dtype, torch_device, deadline)
+    except MemoryError:
+        raise bounds.ResourceError("autograd ran out of memory: lower the order or the number of points "
+                                   "(PDIFF_MEMORY_MB sets the limit)") from None
+    except RuntimeError as exc:
+        if "alloc" in str(exc) or "out of memory" in str(exc):
+            raise bounds.ResourceError("autograd ran out of memory: lower the order or the number of points "
+                                       "(PDIFF_MEMORY_MB sets the limit)") from None
+        raise
+
+
+def _autograd(components, partials, points, needed, torch_dtype, torch_device, deadline):
+    import torch
+
+    from pdiff.autodiff import DeadlineExceeded, first_partials_forward, partials_at
+    from pdiff.lower import lower
+
     columns = {name: torch.tensor([float(sp.N(point[name], 17)) for point in points],
                                   dtype=torch_dtype, device=torch_device) for name in needed}
     programs = [lower(component, needed) for component in components]
@@ -132,17 +150,22 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
     try:
         numeric, function, device_name = (_numeric(components, partials, points, needed, dtype, device, deadline)
                                           if points else (None, None, None))
-    finally:
-        outcome = worker.collect(deadline) if worker else cached
+    except BaseException:
+        if worker:
+            worker.close()  # the call is failing: do not wait for the symbolic side
+        raise
+    outcome = worker.collect(deadline) if worker else cached
     if worker and outcome.finished and not outcome.error:
         _remember(_OUTCOMES, point_key, outcome)
 
-    derivatives, exact, simplest = {}, {}, {}
+    derivatives, exact, simplest, kinks = {}, {}, {}, {}
     for kind, k, *rest in outcome.messages if outcome else ():
         if kind == "derivative":
             derivatives[k] = rest[0]
         elif kind == "simplified":
             simplest[k] = rest[0]
+        elif kind == "kink":
+            kinks[k, rest[0]] = rest[1]
         else:
             exact[k, rest[0]] = (rest[1], rest[2])
     derivatives.update(simplest)
@@ -158,7 +181,7 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
                      for j in range(len(points))] for entry in coefficients]
     missing = (f"the symbolic side failed: {outcome.error}" if outcome and outcome.error
                else f"the symbolic side did not finish within {timeout:g} s")
-    return Evaluation(derivatives, exact, autograd, function, device_name, missing)
+    return Evaluation(derivatives, exact, autograd, function, kinks, device_name, missing)
 
 
 def outside_domain(ev: Evaluation, components: Sequence[int], j: int) -> str | None:
@@ -255,6 +278,8 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
                 status, note = judge(autograd, value, exact_text, rtol, atol)
                 if status is not Status.TIMEOUT and outside_domain(ev, [c], j):
                     status, note = Status.NON_FINITE, outside_domain(ev, [c], j)
+                elif status is not Status.TIMEOUT and (k, j) in ev.kinks:
+                    status, note = Status.NON_DIFFERENTIABLE, ev.kinks[k, j]
                 if status is Status.OK and symbolic_side and exact_text is None:
                     status, note = Status.TIMEOUT, f"no exact value ({ev.missing})"
                 error = (abs(autograd - value) if autograd is not None and value is not None

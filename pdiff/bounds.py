@@ -21,8 +21,32 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from pdiff.errors import ExitCode, PdiffError
+
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_MEMORY_MB = 2048  # address space a worker may add to what it inherits
+PROCESS_MEMORY_MB = 6144  # address space the CLI process may add for autograd (PDIFF_MEMORY_MB; 0 lifts it)
+
+
+class ResourceError(PdiffError):
+    """The computation needed more memory than pdiff allows."""
+
+    exit_code = ExitCode.MATH
+
+
+def limit_process_memory() -> None:
+    """Cap this process's address space, so an autograd graph that grows with the order (3-4x per order) fails
+    with a clear error instead of taking the machine. Not where a GPU driver is present: CUDA reserves huge
+    virtual ranges and would fail under the cap (its own memory is bounded by the device)."""
+    extra = int(os.environ.get("PDIFF_MEMORY_MB", PROCESS_MEMORY_MB))
+    if extra <= 0 or os.path.exists("/dev/nvidiactl") or not os.path.exists("/proc/self/statm"):
+        return
+    limit = _virtual_memory_bytes() + extra * 2**20
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft == resource.RLIM_INFINITY or soft > limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 MAX_WAIT_SLICE = 1.0  # seconds; the parent waits for worker messages in slices of at most this
 
 

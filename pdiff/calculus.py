@@ -217,6 +217,11 @@ def compute(command: str, expression: str, *, wrt: str | Sequence[str] | None = 
             status, note = Status.TIMEOUT, "autograd did not finish in time"
         elif outside_domain(ev, range(len(components)), j):
             status, note = Status.NON_FINITE, outside_domain(ev, range(len(components)), j)
+        elif any((k, j) in ev.kinks for k in range(count)):
+            k = next(k for k in range(count) if (k, j) in ev.kinks)
+            status, note = Status.NON_DIFFERENTIABLE, f"{the_plan.names[k]}: {ev.kinks[k, j]}"
+            # no derivative exists there: autograd's number for those entries is not an answer
+            autograd = [math.nan if (k, j) in ev.kinks else a for k, a in enumerate(autograd)]
         elif not all(math.isfinite(a) for a in autograd):
             status, note = Status.NON_FINITE, "some autograd entries are not finite numbers"
         errors = [abs(a - v) for a, v in zip(autograd, values)

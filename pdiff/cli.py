@@ -106,6 +106,9 @@ def run() -> None:
     # a closed pipe (`pdiff ... | head -1`) ends the process quietly, as for other Unix tools
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    from pdiff.bounds import limit_process_memory
+
+    limit_process_memory()
     try:
         code = app(args=expressions_not_options(sys.argv[1:]), prog_name="pdiff", standalone_mode=False)
     except typer.TyperException as exc:  # a usage error (unknown option, missing argument): one line, exit 2

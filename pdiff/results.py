@@ -16,6 +16,7 @@ class Status(str, Enum):
     OK = "ok"  # autograd is finite and agrees with the exact value (or the exact side was skipped)
     SYMBOLIC = "symbolic"  # no point was given: the symbolic derivative only
     NON_FINITE = "non-finite"  # inf or nan: outside the domain, a singularity, or overflow
+    NON_DIFFERENTIABLE = "non-differentiable"  # on a kink (|x| at 0, max(x, y) at x = y): no derivative exists
     DISAGREE = "disagree"  # autograd and the exact value differ beyond the tolerance
     TIMEOUT = "timeout"  # part of the answer did not finish within --timeout
 

@@ -51,6 +51,50 @@ def derivative(expr: sp.Expr, wrt: Sequence[str]) -> sp.Expr:
     return result.replace(_RealAbs, sp.Abs).replace(_RealSign, sp.sign)
 
 
+_KINKS = (sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta)  # where their argument is 0, smoothness may end
+
+
+def _kink_at(expr: sp.Expr, point: dict[str, sp.Expr]) -> bool:
+    """Whether some |u|, sign(u), Heaviside(u), DiracDelta(u) has u = 0 at the point, or Min/Max arguments tie."""
+    if any(exact_value(node.args[0], point) == 0 for node in expr.atoms(*_KINKS)):
+        return True
+    for node in expr.atoms(sp.Min, sp.Max):
+        values = [exact_value(arg, point) for arg in node.args]
+        if any(sp.expand(a - b) == 0 for i, a in enumerate(values) for b in values[i + 1:]):
+            return True
+    return False
+
+
+def _one_sided(expr: sp.Expr, name: str, point: dict[str, sp.Expr]) -> tuple[sp.Expr, sp.Expr]:
+    """The limits of expr at the point along the line where only `name` moves: from below, from above."""
+    t = sp.Dummy("t", real=True)
+    line = {symbol(n): value + t if n == name else value for n, value in point.items()}
+    along = expr.xreplace(line)
+    return sp.limit(along, t, 0, "-"), sp.limit(along, t, 0, "+")
+
+
+def nondifferentiability(chain: Sequence[sp.Expr], wrt: Sequence[str], point: dict[str, sp.Expr]) -> str | None:
+    """Why ∂ⁿf (chain = f, ∂f/∂wrt[0], ...) does not exist at a point on a kink, or None where it does.
+
+    Only points where a kink is active are examined (elsewhere the functions are smooth): each step's function must
+    be continuous along its variable and its derivative must have equal, finite one-sided limits there. So |x| at
+    0 is flagged (sign: -1 and 1) while |x|^3 at 0 is not (0 and 0).
+    """
+    for k, name in enumerate(wrt, start=1):
+        before, after = chain[k - 1], chain[k]
+        if not (_kink_at(before, point) or _kink_at(after, point)):
+            continue
+        low, high = _one_sided(before, name, point)
+        if low != high:
+            return f"not differentiable here: the function jumps along {name} ({low} below, {high} above)"
+        low, high = _one_sided(after, name, point)
+        if low != high or not low.is_finite:
+            step = "the derivative" if k == 1 else f"derivative {k}"
+            return (f"not differentiable here: along {name}, {step} is {to_text(low)} from below "
+                    f"and {to_text(high)} from above")
+    return None
+
+
 def exact_value(expr: sp.Expr, point: dict[str, sp.Expr]) -> sp.Expr:
     """The exact value at a point given as exact SymPy numbers; nan where SymPy cannot evaluate it.
 
@@ -93,6 +137,8 @@ def to_display(expr: sp.Expr) -> str:
     return sp.sstr(expr).replace("**", "^")
 
 
+KINK_SECONDS = 2.0  # for the one-sided limits at one point on a kink
+
 Entry = Sequence[tuple[sp.Expr, int, int]]  # Σ coefficient · ∂(partial p) of component c
 
 
@@ -106,25 +152,42 @@ def entry_jobs(components: Sequence[sp.Expr], partials: Sequence[Sequence[str]],
     """The symbolic side of a call, as a stream of messages (so a time-out keeps what finished).
 
     Each entry is a linear combination of partials of components (a gradient entry, a Laplacian, a curl
-    component...). Yields ("derivative", k, text), ("exact", k, j, exact text, float), ("simplified", k, text).
+    component...). Yields ("derivative", k, text), ("exact", k, j, exact text, float), ("kink", k, j, why the
+    derivative does not exist at point j) and ("simplified", k, text).
     Simplification shares one budget of `simplify_seconds`; `alarm(seconds)` is a context manager that
     interrupts work running past `seconds` with TimeoutError.
     """
-    cache: dict[tuple[int, int], sp.Expr] = {}
+    chains: dict[tuple[int, tuple[str, ...]], sp.Expr] = {}  # (component, prefix of wrt) → that derivative
 
-    def partial(c: int, p: int) -> sp.Expr:
-        if (c, p) not in cache:
-            cache[c, p] = derivative(components[c], partials[p])
-        return cache[c, p]
+    def chain(c: int, p: int) -> list[sp.Expr]:
+        """f, ∂f/∂wrt[0], ... ∂ⁿf: each step once, shared by partials with a common prefix."""
+        wrt = tuple(partials[p])
+        steps = [components[c]]
+        for depth in range(1, len(wrt) + 1):
+            if (c, wrt[:depth]) not in chains:
+                chains[c, wrt[:depth]] = derivative(steps[-1], wrt[depth - 1:depth])
+            steps.append(chains[c, wrt[:depth]])
+        return steps
 
     raw = []
     for k, entry in enumerate(entries):
-        raw.append(sp.Add(*(coefficient * partial(c, p) for coefficient, c, p in entry)))
+        raw.append(sp.Add(*(coefficient * chain(c, p)[-1] for coefficient, c, p in entry)))
         yield ("derivative", k, to_text(raw[k]))
     for k, expr in enumerate(raw):
         for j, point in enumerate(points):
             value = exact_value(expr, point)
             yield ("exact", k, j, to_text(value), to_float(value))
+    for k, entry in enumerate(entries):  # kinks: is the derivative there at all?
+        for j, point in enumerate(points):
+            for _coefficient, c, p in entry:
+                try:
+                    with alarm(KINK_SECONDS):
+                        note = nondifferentiability(chain(c, p), partials[p], point)
+                except (TimeoutError, ValueError, TypeError, NotImplementedError):
+                    note = None  # SymPy could not take the limits in time: nothing is claimed
+                if note:
+                    yield ("kink", k, j, note)
+                    break
     budget_end = time.monotonic() + simplify_seconds  # one budget for all simplifications of the call
     for k, expr in enumerate(raw):
         try:

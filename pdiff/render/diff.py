@@ -49,15 +49,16 @@ def jsonl(report: DiffReport) -> Iterable[str]:
 def plain(report: DiffReport) -> Iterable[str]:
     """One line per answer: the autograd value in full precision, or the derivative when no point was given.
 
-    An answer at a point outside the function's domain is `nan` even where the derivative formula is finite.
+    An answer at a point outside the function's domain, or on a kink where no derivative exists, is `nan` even
+    where autograd's formula gives a finite number.
     """
     for result in report.results:
         if result.point is None:
             yield result.derivative if result.derivative is not None else "timeout"
         elif result.autograd is None:
             yield "timeout"
-        elif result.status is Status.NON_FINITE and math.isfinite(result.autograd):
-            yield "nan"
+        elif result.status in (Status.NON_FINITE, Status.NON_DIFFERENTIABLE) and math.isfinite(result.autograd):
+            yield "nan"  # autograd's number is not an answer: no derivative exists there
         else:
             yield repr(result.autograd)
 
@@ -78,8 +79,8 @@ def csv_text(report: DiffReport) -> str:
     return buffer.getvalue()
 
 
-_STATUS_STYLE = {Status.OK: "", Status.SYMBOLIC: "", Status.NON_FINITE: "red", Status.DISAGREE: "red",
-                 Status.TIMEOUT: "yellow"}
+_STATUS_STYLE = {Status.OK: "", Status.SYMBOLIC: "", Status.NON_FINITE: "red", Status.NON_DIFFERENTIABLE: "red",
+                 Status.DISAGREE: "red", Status.TIMEOUT: "yellow"}
 
 
 def _component_label(report: DiffReport, result: DiffResult) -> str:
