@@ -66,9 +66,7 @@ def _numeric(components, partials, points, needed, dtype, device, deadline):
     The function itself comes along (the root of autodiff's prefix tree, no extra pass) so that answers at
     points outside the function's domain are flagged even where the derivative formula is finite.
     """
-    import torch  # heavy: imported only when there is numeric work
-
-    from pdiff.autodiff import resolve_device, resolve_dtype
+    from pdiff.autodiff import resolve_device, resolve_dtype  # imports torch: only when there is numeric work
 
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)

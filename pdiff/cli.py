@@ -5,7 +5,6 @@ Heavy modules (torch, sympy, the engine) are imported inside commands, so `pdiff
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import traceback

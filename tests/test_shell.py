@@ -18,7 +18,9 @@ import pytest
 import sympy as sp
 
 from pdiff import shell
-from pdiff.shell import Session, completions, default_map, line_timeout
+from pdiff import prompt
+from pdiff.prompt import completions
+from pdiff.shell import Session, default_map, line_timeout
 
 ROOT = Path(__file__).resolve().parent.parent
 x, y, z = sp.symbols("x y z", real=True)
@@ -229,11 +231,11 @@ def test_completion_of_commands_options_functions_and_formats(session):
 
 
 def test_history_lives_in_the_data_directory(monkeypatch, tmp_path):
-    monkeypatch.setenv(shell.DATA_DIR_ENV, str(tmp_path / "d"))
-    assert shell.history_path() == tmp_path / "d" / "shell_history"
-    monkeypatch.delenv(shell.DATA_DIR_ENV)
+    monkeypatch.setenv(prompt.DATA_DIR_ENV, str(tmp_path / "d"))
+    assert prompt.history_path() == tmp_path / "d" / "shell_history"
+    monkeypatch.delenv(prompt.DATA_DIR_ENV)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    assert shell.history_path() == tmp_path / "xdg" / "pdiff" / "shell_history"
+    assert prompt.history_path() == tmp_path / "xdg" / "pdiff" / "shell_history"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -243,7 +245,7 @@ pexpect = pytest.importorskip("pexpect")
 
 
 def spawn(data_dir: Path):
-    env = {**os.environ, shell.DATA_DIR_ENV: str(data_dir), "NO_COLOR": "1", "TERM": "xterm",
+    env = {**os.environ, prompt.DATA_DIR_ENV: str(data_dir), "NO_COLOR": "1", "TERM": "xterm",
            "PROMPT_TOOLKIT_NO_CPR": "1", "PYTHONPATH": str(ROOT)}
     child = pexpect.spawn(sys.executable, ["-m", "pdiff", "shell", "--format", "plain"], cwd=str(ROOT), env=env,
                           encoding="utf-8", timeout=60, dimensions=(40, 200))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable
 
 import typer
 
