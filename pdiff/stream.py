@@ -17,11 +17,10 @@ Entry points: `plan_diff(...)` for `pdiff diff`-style requests and `StreamPlan(.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
