@@ -41,6 +41,15 @@ class Plan:
     auxiliary: list[list[tuple[sp.Expr, int, int]]] | None = None  # entries needed beside the result (a gradient)
 
 
+def variables_for(components: list[sp.Expr], wrt: str | Sequence[str] | None) -> list[str]:
+    """The variables in order: as written in --wrt (which must name every variable used), else sorted by name."""
+    variables = _variables(components, wrt)
+    missing = sorted(set(symbolic.variables_of(components)) - set(variables))
+    if missing:
+        raise InputError(f"--wrt leaves out {', '.join(missing)}, which the expression uses")
+    return variables
+
+
 def _variables(components: list[sp.Expr], wrt: str | Sequence[str] | None) -> list[str]:
     if wrt:
         names = [n.strip() for n in (wrt.split(",") if isinstance(wrt, str) else wrt) if n.strip()]
@@ -183,10 +192,7 @@ def compute(command: str, expression: str, *, wrt: str | Sequence[str] | None = 
             latex: bool | None = None) -> TensorReport:
     """Compute `command` (gradient, hessian, jacobian, laplacian, divergence, curl, directional) of `expression`."""
     components, is_vector, deadline = prepare(expression, timeout, latex)
-    variables = _variables(components, wrt)
-    missing_vars = sorted(set(symbolic.variables_of(components)) - set(variables))
-    if missing_vars:
-        raise InputError(f"--wrt leaves out {', '.join(missing_vars)}, which the expression uses")
+    variables = variables_for(components, wrt)
     direction = None
     if along is not None:
         parts = along.split(",") if isinstance(along, str) else along

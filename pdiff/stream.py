@@ -378,3 +378,27 @@ def plan_diff(expression: str, partials: Sequence[str] = (), *, wrt: str | Seque
     return StreamPlan(components, [(p.text, tuple(p.wrt)) for p in wanted], variables=variables,
                       is_vector=is_vector, expression=symbolic.to_text(shown), dtype=dtype, device=device,
                       timeout=timeout, symbolic_side=symbolic_side)
+
+
+def plan_matrix(command: str, expression: str, *, wrt: str | Sequence[str] | None = None, dtype: str = "float64",
+                device: str = "auto", timeout: float = bounds.DEFAULT_TIMEOUT,
+                symbolic_side: bool = True) -> StreamPlan:
+    """A StreamPlan for `pdiff grad|hessian|jacobian ... --points/--grid`: one column per entry, named like
+    d2f/dxdy (a Jacobian's columns are df/dx[i] for component i). Entries that combine several partials (Laplacian,
+    div, curl, dir) are not streamed."""
+    from pdiff.api import parse_expression
+    from pdiff.calculus import plan, variables_for
+
+    if command not in ("gradient", "hessian", "jacobian"):
+        raise InputError("--points and --grid work with diff, grad, hessian and jacobian")
+    components, is_vector = parse_expression(expression)
+    variables = variables_for(components, wrt)
+    the_plan = plan(command, components, is_vector, variables)
+    if command == "jacobian":
+        partials = [(f"df/d{name}", wrt_) for name, wrt_ in zip(variables, the_plan.partials)]
+    else:
+        partials = [(name, the_plan.partials[entry[0][2]]) for name, entry in zip(the_plan.names, the_plan.entries)]
+    shown = components if is_vector else components[0]
+    return StreamPlan(components, partials, variables=variables, is_vector=command == "jacobian",
+                      expression=symbolic.to_text(shown), dtype=dtype, device=device, timeout=timeout,
+                      symbolic_side=symbolic_side)

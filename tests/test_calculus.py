@@ -209,3 +209,28 @@ def test_latex_input_detected_and_forced():
     # forced: in LaTeX letters side by side are a product, so xy is x*y
     forced = runner.invoke(app, ["grad", "xy", "--latex", "--at", "x=1,y=2", "--format", "plain"])
     assert forced.stdout.split() == ["2.0", "1.0"]
+
+
+def test_hessian_and_gradient_stream_over_a_points_file(tmp_path):
+    import csv as csv_module
+
+    expr = x**2 * sp.sin(y) + y**3 * sp.cos(x)
+    H = sp.hessian(expr, (x, y))
+    rows = [(0.5, -1.0), (2.0, 1.0), (-3.0, 0.25)]
+    path = tmp_path / "points.csv"
+    path.write_text("x,y\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    result = runner.invoke(app, ["hessian", "x^2 sin(y) + y^3 cos(x)", "--points", str(path), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    table = list(csv_module.DictReader(result.stdout.splitlines()))
+    names = {"d2f/dx2": (0, 0), "d2f/dxdy": (0, 1), "d2f/dydx": (1, 0), "d2f/dy2": (1, 1)}
+    for row, (a, b) in zip(table, rows):
+        want = H.subs({x: a, y: b}).evalf(30)
+        for name, (i, j) in names.items():
+            _close(float(row[name]), float(want[i, j]))
+    gradient = runner.invoke(app, ["grad", "x^2 sin(y) + y^3 cos(x)", "--grid", "x=0:1:2,y=1:2:2", "-f", "plain"])
+    grid = [(0, 1), (0, 2), (1, 1), (1, 2)]
+    for line, (a, b) in zip(gradient.stdout.splitlines(), grid):
+        want = [float(sp.diff(expr, v).subs({x: a, y: b}).evalf(30)) for v in (x, y)]
+        _close([float(v) for v in line.split("\t")], want)
+    refused = runner.invoke(app, ["laplacian", "x y", "--points", str(path)])
+    assert refused.exit_code == 2

@@ -16,7 +16,18 @@ NoSymbolic = typer.Option(False, "--no-symbolic", help="Skip the exact SymPy sid
 
 
 def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout, symbolic, no_symbolic, latex,
-         debug, along=None) -> None:
+         debug, along=None, points=None, grid=None, chunk_size=None) -> None:
+    if points is not None or grid is not None:
+        if latex:
+            with reported_errors(debug):
+                from pdiff.latex import to_plain
+
+                expression = to_plain(expression)
+        from pdiff import stream
+
+        options.stream_points(lambda: stream.plan_matrix(command, expression, wrt=wrt, dtype=dtype, device=device,
+                                                         timeout=timeout, symbolic_side=not no_symbolic),
+                              at=at, points=points, grid=grid, chunk_size=chunk_size, fmt=fmt, debug=debug)
     with reported_errors(debug):
         from pdiff import calculus
         from pdiff.render import latex as render_latex
@@ -39,9 +50,11 @@ def _register(name: str, command: str, argument, doc: str) -> None:
     def run(expression: str = argument, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
             fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
             timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-            latex: bool = options.Latex, debug: bool = options.Debug) -> None:
+            latex: bool = options.Latex, points: Optional[str] = options.Points, grid: Optional[str] = options.Grid,
+            chunk_size: Optional[int] = options.ChunkSize, debug: bool = options.Debug) -> None:
         _run(command, expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-             symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug)
+             symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug, points=points, grid=grid,
+             chunk_size=chunk_size)
 
     run.__doc__ = doc
     app.command(name=name)(run)

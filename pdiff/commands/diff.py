@@ -23,13 +23,9 @@ def diff(
     timeout: float = options.Timeout,
     no_symbolic: bool = typer.Option(False, "--no-symbolic", help="Skip the exact SymPy side."),
     latex: bool = options.Latex,
-    points: Optional[str] = typer.Option(
-        None, "--points", help="Many points from a file (CSV with a header, .jsonl, .npy, .npz) or - for stdin.",
-        metavar="FILE"),
-    grid: Optional[str] = typer.Option(
-        None, "--grid", help='A grid of points, start:stop:count per variable, e.g. "x=-1:1:101,y=0:pi:51".'),
-    chunk_size: Optional[int] = typer.Option(
-        None, "--chunk-size", min=1, help="Rows per chunk with --points/--grid (default: 65536 on CPU)."),
+    points: Optional[str] = options.Points,
+    grid: Optional[str] = options.Grid,
+    chunk_size: Optional[int] = options.ChunkSize,
     debug: bool = options.Debug,
 ) -> None:
     """Partial derivatives of EXPRESSION, at each --at point, beside the exact symbolic answer.
@@ -43,8 +39,11 @@ def diff(
 
             expression = to_plain(expression)
     if points is not None or grid is not None:
-        _many_points(expression, partials or [], at, points, grid, chunk_size, wrt=wrt, fmt=fmt, dtype=dtype,
-                     device=device, timeout=timeout, no_symbolic=no_symbolic, debug=debug)
+        from pdiff import stream
+
+        options.stream_points(lambda: stream.plan_diff(expression, partials or [], wrt=wrt, dtype=dtype,
+                                                       device=device, timeout=timeout, symbolic_side=not no_symbolic),
+                              at=at, points=points, grid=grid, chunk_size=chunk_size, fmt=fmt, debug=debug)
     with reported_errors(debug):
         from pdiff import api
         from pdiff.render import diff as render
@@ -58,55 +57,6 @@ def diff(
     for problem in report.problems:
         error_line(problem)
     raise typer.Exit(report.exit_code)
-
-
-def _many_points(expression, partials, at, points, grid, chunk_size, *, wrt, fmt, dtype, device, timeout,
-                 no_symbolic, debug) -> None:
-    """--points/--grid: the chunked engine, output written as chunks finish; summary problems on stderr."""
-    import sys
-
-    with reported_errors(debug):
-        from pdiff.errors import PointError
-
-        given = [name for name, value in (("--at", at), ("--points", points), ("--grid", grid)) if value]
-        if len(given) > 1:
-            raise PointError(f"use one of --at, --points, --grid, not {' and '.join(given)}")
-        from pdiff import sources, stream
-        from pdiff.render import stream as render
-
-        plan = stream.plan_diff(expression, partials, wrt=wrt, dtype=dtype, device=device, timeout=timeout,
-                                symbolic_side=not no_symbolic)
-        source = (sources.open_points(points, plan.needed) if points is not None
-                  else sources.grid_source(grid, plan.needed))
-        writer = render.writer(options.resolved_format(fmt), plan, source)
-        bar, advance = (render.progress(source.total_rows or source.total_bytes,
-                                        "points" if source.total_rows else "bytes")
-                        if sys.stderr.isatty() else (None, None))
-        out = sys.stdout
-        out.write(writer.header())
-        try:
-            if bar:
-                bar.start()
-            for values in plan.run(source, chunk_size):
-                out.write(writer.chunk(values))
-                if advance:
-                    advance(len(values.chunk) if source.total_rows else values.chunk.consumed)
-        finally:
-            if bar:
-                bar.stop()
-        ending = writer.footer(plan.summary)
-        if isinstance(ending, str):
-            out.write(ending)
-        else:
-            from rich.console import Console
-
-            Console(soft_wrap=False).print(ending)
-        out.flush()
-    for problem in plan.summary.problems:
-        error_line(problem)
-    if not plan.summary.finished and not plan.summary.problems:
-        error_line("the run did not finish")
-    raise typer.Exit(plan.summary.exit_code)
 
 
 def _latex_document(report) -> str:

@@ -65,3 +65,57 @@ def write(fmt: str, *, table: Callable, plain: Callable[[], Iterable[str]], json
         text = json() if fmt == "json" else latex() if fmt == "latex" else csv()
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
+
+
+Points = typer.Option(None, "--points", metavar="FILE",
+                      help="Many points from a file (CSV with a header, .jsonl, .npy, .npz) or - for stdin.")
+Grid = typer.Option(None, "--grid", help='A grid of points, start:stop:count per variable, e.g. "x=-1:1:101,y=0:pi:51".')
+ChunkSize = typer.Option(None, "--chunk-size", min=1,
+                         help="Rows per chunk with --points/--grid (default: 65536 on CPU).")
+
+
+def stream_points(make_plan: Callable, *, at, points, grid, chunk_size, fmt: str, debug: bool) -> None:
+    """--points/--grid: the chunked engine, output written as chunks finish; summary problems on stderr."""
+    from pdiff.cli import error_line, reported_errors
+
+    with reported_errors(debug):
+        from pdiff.errors import PointError
+
+        given = [name for name, value in (("--at", at), ("--points", points), ("--grid", grid)) if value]
+        if len(given) > 1:
+            raise PointError(f"use one of --at, --points, --grid, not {' and '.join(given)}")
+        from pdiff import sources
+        from pdiff.render import stream as render
+
+        plan = make_plan()
+        source = (sources.open_points(points, plan.needed) if points is not None
+                  else sources.grid_source(grid, plan.needed))
+        writer = render.writer(resolved_format(fmt), plan, source)
+        bar, advance = (render.progress(source.total_rows or source.total_bytes,
+                                        "points" if source.total_rows else "bytes")
+                        if sys.stderr.isatty() else (None, None))
+        out = sys.stdout
+        out.write(writer.header())
+        try:
+            if bar:
+                bar.start()
+            for values in plan.run(source, chunk_size):
+                out.write(writer.chunk(values))
+                if advance:
+                    advance(len(values.chunk) if source.total_rows else values.chunk.consumed)
+        finally:
+            if bar:
+                bar.stop()
+        ending = writer.footer(plan.summary)
+        if isinstance(ending, str):
+            out.write(ending)
+        else:
+            from rich.console import Console
+
+            Console(soft_wrap=False).print(ending)
+        out.flush()
+    for problem in plan.summary.problems:
+        error_line(problem)
+    if not plan.summary.finished and not plan.summary.problems:
+        error_line("the run did not finish")
+    raise typer.Exit(plan.summary.exit_code)
