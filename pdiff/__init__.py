@@ -6,16 +6,23 @@ The Python API (torch and SymPy are imported on first use, so importing pdiff st
     >>> report = pdiff.derivative("x^2*sin(y) + y^3*cos(x)", ["d2f/dxdy"], at=["x=2,y=1"])
     >>> report.results[0].exact
     '-3*sin(2) + 4*cos(1)'
+    >>> pdiff.compute("hessian", "x^2 - y^2", at=["x=0,y=0"]).results[0].extra["classification"]
+    'saddle point'
+    >>> pdiff.check("sin(x)^2", "df/dx", "sin(2x)").verdict.value
+    'correct'
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["derivative", "__version__"]
+# public name → the module that defines it (imported on first use)
+_EXPORTS = {"derivative": "pdiff.api", "compute": "pdiff.calculus", "check": "pdiff.check"}
+
+__all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        from pdiff import api
+    if name in _EXPORTS:
+        import importlib
 
-        return getattr(api, name)
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'pdiff' has no attribute {name!r}")

@@ -1,0 +1,12 @@
+"""The examples in the Python API's docstrings run and print what they show."""
+
+import doctest
+
+import pdiff
+import pdiff.api
+
+
+def test_docstring_examples():
+    for module in (pdiff, pdiff.api):
+        failed, attempted = doctest.testmod(module)
+        assert attempted > 0 and failed == 0, module.__name__
