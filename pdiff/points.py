@@ -10,24 +10,9 @@ from typing import Mapping, Sequence
 import sympy as sp
 
 from pdiff.errors import InputError, PointError
-from pdiff.parse import parse_number
+from pdiff.parse import parse_number, split_top_level
 
 _ASSIGNMENT = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-
-
-def _split_top_level(text: str) -> list[str]:
-    """Split on commas that are not inside brackets, so `x=atan2(1,2),y=1` keeps atan2's comma."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
 
 
 def _shown(text: str, limit: int = 40, quote: bool = False) -> str:
@@ -51,7 +36,7 @@ def _finite_real(value: sp.Expr, label: str) -> sp.Expr:
 def parse_point(text: str) -> dict[str, sp.Expr]:
     """`x=2,y=pi/4` → {"x": 2, "y": pi/4} as exact real numbers."""
     point: dict[str, sp.Expr] = {}
-    for part in _split_top_level(text):
+    for part in split_top_level(text):
         if not part.strip():
             continue
         match = _ASSIGNMENT.fullmatch(part)

@@ -386,10 +386,10 @@ def _npz_source(stream: BinaryIO, name: str, variables: list[str]) -> PointSourc
 def parse_grid(spec: str) -> list[tuple[str, np.ndarray]]:
     """`x=-1:1:101,y=0:2:51` → [(name, values)]; `start:stop:count` (count ≥ 1), or one value `x=pi/4`."""
     from pdiff.parse import parse_number
-    from pdiff.points import _split_top_level
+    from pdiff.parse import split_top_level
 
     axes: list[tuple[str, np.ndarray]] = []
-    for part in _split_top_level(spec):
+    for part in split_top_level(spec):
         if not part.strip():
             continue
         name, eq, rest = part.partition("=")

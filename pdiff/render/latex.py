@@ -10,6 +10,7 @@ from itertools import groupby
 from typing import Sequence
 
 from pdiff.check_results import CheckReport, ProblemSetReport, Verdict
+from pdiff.parse import split_top_level
 
 
 def partial_latex(wrt: Sequence[str], single_variable: bool = False) -> str:
@@ -148,7 +149,8 @@ def tensor_document(report) -> str:
     label = _TENSOR_LABELS[report.command]
     is_field = report.expression.startswith("[")
     name = "\\mathbf{F}" if is_field else "f"
-    shown = _matrix(_split_vector(report.expression)) if is_field else _from_sympy_string(report.expression)
+    shown = (_matrix([part.strip() for part in split_top_level(report.expression[1:-1])]) if is_field
+             else _from_sympy_string(report.expression))
     lines = [f"{name}({variables}) &= {shown}", f"{label} &= {_matrix(report.derivative)}"]
     for r in report.results:
         if r.exact is None:
@@ -156,18 +158,3 @@ def tensor_document(report) -> str:
         where = ", ".join(f"{_name(n)}={_from_sympy_string(v)}" for n, v in _point_parts(r.point_text))
         lines.append(f"\\left.{label}\\right|_{{{where}}} &= {_matrix(r.exact)}")
     return _align(lines)
-
-
-def _split_vector(text: str) -> list[str]:
-    """`[a, f(b, c)]` → ["a", "f(b, c)"]: split a SymPy list string on its top-level commas."""
-    parts, depth, start = [], 0, 1
-    for i, char in enumerate(text):
-        if char in "([":
-            depth += 1
-        elif char in ")]":
-            depth -= 1
-        elif char == "," and depth == 1:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:-1])
-    return [part.strip() for part in parts]
