@@ -8,14 +8,16 @@ The Python API (torch and SymPy are imported on first use, so importing pdiff st
     '-3*sin(2) + 4*cos(1)'
     >>> pdiff.compute("hessian", "x^2 - y^2", at=["x=0,y=0"]).results[0].extra["classification"]
     'saddle point'
-    >>> pdiff.check("sin(x)^2", "df/dx", "sin(2x)").verdict.value
+    >>> pdiff.check_answer("sin(x)^2", "df/dx", "sin(2x)").verdict.value
     'correct'
 """
 
 __version__ = "0.1.0"
 
-# public name → the module that defines it (imported on first use)
-_EXPORTS = {"derivative": "pdiff.api", "compute": "pdiff.calculus", "check": "pdiff.check"}
+# public name → (the module that defines it, its name there), imported on first use; `check` would be shadowed by the
+# submodule pdiff.check once imported, so the grader is exported as check_answer
+_EXPORTS = {"derivative": ("pdiff.api", "derivative"), "compute": ("pdiff.calculus", "compute"),
+            "check_answer": ("pdiff.check", "check")}
 
 __all__ = [*_EXPORTS, "__version__"]
 
@@ -24,5 +26,6 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         import importlib
 
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
+        module, attribute = _EXPORTS[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'pdiff' has no attribute {name!r}")
