@@ -65,6 +65,9 @@ def reported_errors(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         error_line("interrupted")
         raise typer.Exit(130) from None
+    except UnicodeDecodeError as exc:  # a points file or stdin that is not text: the user's input, not a bug
+        error_line(f"error: the input is not valid UTF-8 text ({exc.reason} at byte {exc.start})")
+        raise typer.Exit(ExitCode.USAGE) from None
     except (typer.Exit, typer.Abort, SystemExit):
         raise
     except Exception as exc:  # a bug in pdiff: still one line, never a traceback without --debug

@@ -1,7 +1,8 @@
 """The hostile-input corpus (tests/hostile/*.jsonl) run through the real CLI, one subprocess per row.
 
 Each row: {"id", "args": [...], "exit": 0|1|2|"any", "stderr": regex (searched in stderr), "stdout": regex,
-"caret": column, "caret_text": regex for the echoed text, "stdin": text, "files": {name: text}, "xfail": reason}.
+"caret": column, "caret_text": regex for the echoed text, "stdin": text, "files": {name: text}, "xfail": reason,
+"session": true for shell and check --file, where each bad line gets its own numbered error and the rest goes on}.
 An argument may be {"join": [[piece, times], ...]} for inputs too long to write out (megabyte lines, deep nesting).
 A lone surrogate such as "\\udcff" in an argument becomes the raw byte 0xff on the command line (invalid UTF-8).
 
@@ -28,6 +29,8 @@ from pathlib import Path
 import pytest
 
 CORPUS = Path(__file__).parent / "hostile"
+# a session's error names its line: `pdiff: line 3: error: ...` (shell), `pdiff: probs.txt:3: error: ...` (check)
+SESSION_ERROR = re.compile(r"^pdiff: (line \d+|\S+:\d+): error: ")
 ROOT = Path(__file__).resolve().parents[1]
 START_UP = 12.0  # seconds beyond --timeout: interpreter, torch and SymPy imports on a busy 2-core CI machine
 DEFAULT_TIMEOUT = 20.0
@@ -156,11 +159,14 @@ def check(row: dict, got: dict) -> None:
     messages = [line for line in lines if line.startswith("pdiff: ")]
     others = [line for line in lines if not line.startswith("pdiff: ")]
     assert not UNSAFE.search(got["stderr"]), f"{where}: a terminal control character on stderr: {got['stderr']!r}"
-    if others:  # only a parse error's caret pair: the echoed text, then a caret under it
+    if row.get("session"):  # shell and check --file: each bad line has its own numbered error, the rest goes on
+        assert any(SESSION_ERROR.match(line) for line in messages), f"{where}: no numbered error line in {lines!r}"
+        assert all(len(line) < 400 for line in lines), f"{where}: an overlong stderr line"
+    elif others:  # only a parse error's caret pair: the echoed text, then a caret under it
         assert len(others) == 2 and others[0].startswith("  ") and CARET.match(others[1]), \
             f"{where}: unexpected stderr lines {others!r}"
         assert lines[-2:] == others, f"{where}: the caret pair must follow the error line"
-    if got["status"] == 2:
+    if got["status"] == 2 and not row.get("session"):
         assert len(messages) == 1 and messages[0].startswith("pdiff: error: "), \
             f"{where}: an input error must be one 'pdiff: error:' line, got {lines!r}"
         assert got["stdout"] == "", f"{where}: output on stdout for an input error"
@@ -199,7 +205,7 @@ def test_corpus_is_well_formed():
     for row in ROWS:
         assert row["exit"] in (0, 1, 2, "any"), row["id"]
         assert set(row) <= {"id", "args", "exit", "stderr", "stdout", "caret", "caret_text", "stdin", "files",
-                            "xfail", "real", "where", "category"}, row["id"]
+                            "xfail", "real", "where", "category", "session"}, row["id"]
         for pattern in (row.get("stderr"), row.get("stdout"), row.get("caret_text")):
             if pattern is not None:
                 re.compile(pattern)
