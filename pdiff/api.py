@@ -274,8 +274,9 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
                 exact_text, value = ev.exact.get((k, j), (None, None))
                 autograd = ev.autograd[k][j]
                 status, note = judge(autograd, value, exact_text, rtol, atol)
-                if status is not Status.TIMEOUT and outside_domain(ev, [c], j):
-                    status, note = Status.NON_FINITE, outside_domain(ev, [c], j)
+                domain = outside_domain(ev, [c], j)
+                if status is not Status.TIMEOUT and domain:
+                    status, note = Status.NON_FINITE, domain
                 elif status is not Status.TIMEOUT and (k, j) in ev.kinks:
                     status, note = Status.NON_DIFFERENTIABLE, ev.kinks[k, j]
                 if status is Status.OK and symbolic_side and exact_text is None:

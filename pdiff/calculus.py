@@ -221,11 +221,10 @@ def compute(command: str, expression: str, *, wrt: str | Sequence[str] | None = 
         status, note = Status.OK, None
         if any(a is None for a in autograd):
             status, note = Status.TIMEOUT, "autograd did not finish in time"
-        elif outside_domain(ev, range(len(components)), j):
-            status, note = Status.NON_FINITE, outside_domain(ev, range(len(components)), j)
-        elif any((k, j) in ev.kinks for k in range(count)):
-            k = next(k for k in range(count) if (k, j) in ev.kinks)
-            status, note = Status.NON_DIFFERENTIABLE, f"{the_plan.names[k]}: {ev.kinks[k, j]}"
+        elif domain := outside_domain(ev, range(len(components)), j):
+            status, note = Status.NON_FINITE, domain
+        elif kinked := [k for k in range(count) if (k, j) in ev.kinks]:
+            status, note = Status.NON_DIFFERENTIABLE, f"{the_plan.names[kinked[0]]}: {ev.kinks[kinked[0], j]}"
             # no derivative exists there: autograd's number for those entries is not an answer
             autograd = [math.nan if (k, j) in ev.kinks else a for k, a in enumerate(autograd)]
         elif not all(math.isfinite(a) for a in autograd):
