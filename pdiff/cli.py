@@ -91,6 +91,18 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def usage_error(exc: Exception, in_shell: bool = False) -> str:
+    """A Click usage error (bad option, missing argument, bad value) as one message, pointing at --help (in
+    `pdiff shell`, lines are typed without the `pdiff`)."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    context = getattr(exc, "ctx", None)
+    if context is None:
+        return f"error: {message}"
+    if in_shell:
+        return f"error: {message} (try '{context.command_path.removeprefix('pdiff ')} --help')"
+    return f"error: {message} (see '{context.command_path} --help')"
+
+
 _EXPRESSION_CHARACTERS = set("0123456789.([ ^*/+")
 
 
@@ -118,8 +130,7 @@ def run() -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `pdiff` or `pdiff diff`: the help, as Click does
             typer.echo(context.get_help() if context else exc.format_message(), err=True)
         else:
-            hint = f" (see '{context.command_path} --help')" if context else ""
-            error_line(f"error: {exc.format_message()}{hint}")
+            error_line(usage_error(exc))
         sys.exit(getattr(exc, "exit_code", ExitCode.USAGE))
     except typer.Abort:
         error_line("aborted")

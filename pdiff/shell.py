@@ -277,13 +277,10 @@ class Session:
                 status = 1
                 notes.append(f"error: stopped: the line was still running {limit:g} s after it started")
             except TyperException as exc:  # Click's usage errors: bad option, missing argument, bad value
+                from pdiff.cli import usage_error
+
                 status = getattr(exc, "exit_code", 2)
-                message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-                hint = ""
-                ctx = getattr(exc, "ctx", None)
-                if ctx is not None:
-                    hint = f" (try '{ctx.command_path.removeprefix('pdiff ')} --help')"
-                notes.append(f"error: {message}{hint}")
+                notes.append(usage_error(exc, in_shell=True))
             except Abort:
                 status = 1
                 notes.append("error: aborted")
