@@ -143,8 +143,8 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
     worker = None
     if symbolic_side and cached is None:
         budget = 0.0 if known else SIMPLIFY_SECONDS  # 0: the worker skips simplification
-        worker = bounds.BoundedWorker(
-            lambda: symbolic.entry_jobs(components, partials, entries, points, budget, bounds.alarm), memory_mb)
+        worker = bounds.start(symbolic.entry_jobs, tuple(components), tuple(map(tuple, partials)), entries,
+                              points, budget, bounds.alarm, memory_mb=memory_mb)
     try:
         numeric, function, device_name = (_numeric(components, partials, points, needed, dtype, device, deadline)
                                           if points else (None, None, None))

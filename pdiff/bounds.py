@@ -8,8 +8,8 @@ whatever finished. Inside the worker, SIGALRM bounds optional steps (simplify) m
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
-import math
 import os
 import pickle
 import resource
@@ -48,6 +48,7 @@ def limit_process_memory() -> None:
     if soft == resource.RLIM_INFINITY or soft > limit:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 MAX_WAIT_SLICE = 1.0  # seconds; the parent waits for worker messages in slices of at most this
+RESIDENT_POOL = 2  # resident workers a session keeps (`pdiff check` runs two judges at once)
 
 
 @dataclass
@@ -93,6 +94,22 @@ def _send(fd: int, message) -> None:
         payload = payload[os.write(fd, payload):]
 
 
+def _receive(fd: int):
+    """One message written by _send, or None at end of file."""
+    def exactly(size: int) -> bytes | None:
+        data = b""
+        while len(data) < size:
+            chunk = os.read(fd, size - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    header = exactly(4)
+    data = header and exactly(struct.unpack("!I", header)[0])
+    return None if data is None else pickle.loads(data)  # written by our own parent process, never user data
+
+
 def _die_with_parent(parent: int) -> None:
     """End this worker when the process that forked it dies, even by SIGKILL (`timeout -s KILL pdiff ...`, the
     OOM killer): otherwise an orphaned worker goes on burning a core on a SymPy blow-up with no deadline at all."""
@@ -113,24 +130,35 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="pdiff-parent-watch", daemon=True).start()
 
 
-def _child(write_fd: int, work: Callable[[], Iterator], memory_mb: int, parent: int,
-           cpu_seconds: float | None) -> None:
+def _child(write_fd: int, job_fd: int | None, work: Callable[[], Iterator] | None, memory_mb: int,
+           parent: int) -> None:
+    """The worker: run `work`, or (resident) each job (function, args) read from `job_fd` until end of file."""
     # the inherited heap (torch, SymPy's caches) is never garbage here: a collection walking it would copy every
     # page on write, ~170 ms per worker after a few calls; frozen objects are skipped by the collector
     gc.freeze()
     try:
         _die_with_parent(parent)
-        if cpu_seconds is not None:  # a last bound of its own, should the parent never call collect()
-            cpu = max(1, math.ceil(cpu_seconds))
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))  # SIGXCPU, then SIGKILL
-        limit = _virtual_memory_bytes() + memory_mb * 2**20
+        start = _virtual_memory_bytes()
+        limit = start + memory_mb * 2**20
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)  # a process cannot raise its hard limit (ValueError): keep the tighter one
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # hard too: nothing in the worker can lift it
-        for message in work():
-            _send(write_fd, ("item", message))
-        _send(write_fd, ("done", None))
+        while True:
+            if work is None:
+                job = _receive(job_fd)
+                if job is None:  # the parent closed the pipe: the session is over
+                    return
+                function, args = job
+                work = functools.partial(function, *args)
+            for message in work():
+                _send(write_fd, ("item", message))
+            # a resident retires once its caches have taken half its memory, before a job can fail for lack of it
+            retire = job_fd is None or _virtual_memory_bytes() - start > memory_mb * 2**19
+            _send(write_fd, ("done", retire))
+            if retire:
+                return
+            work = None
     except MemoryError:
         _send(write_fd, ("error", f"ran out of memory (limit {memory_mb} MB)"))
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent as a message
@@ -156,27 +184,48 @@ class _Reader:
 
 
 class BoundedWorker:
-    """Runs `work` (a generator function) in a forked process; collect() gathers its messages until a deadline."""
+    """A forked process running work under a memory limit; collect() gathers its messages until a deadline.
 
-    def __init__(self, work: Callable[[], Iterator], memory_mb: int = DEFAULT_MEMORY_MB,
-                 cpu_seconds: float | None = None):
-        """`cpu_seconds`, when given (the call's --timeout), also caps the worker's CPU time by RLIMIT_CPU."""
+    One-shot (`work` given): it runs `work` (a generator function) and ends. Resident (`work` None): it waits for
+    jobs sent by submit() and serves them one at a time, so a session pays the fork and the copy-on-write of the
+    inherited heap once instead of per question; a job that times out or fails takes its worker with it.
+    """
+
+    def __init__(self, work: Callable[[], Iterator] | None = None, memory_mb: int = DEFAULT_MEMORY_MB):
         read_fd, write_fd = os.pipe()
+        job_read, self.job_fd = os.pipe() if work is None else (None, None)
         parent = os.getpid()
+        self.memory_mb = memory_mb
         self.pid = os.fork()
         if self.pid == 0:  # the worker
             os.close(read_fd)
+            if self.job_fd is not None:
+                os.close(self.job_fd)
             try:
-                _child(write_fd, work, memory_mb, parent, cpu_seconds)
+                _child(write_fd, job_read, work, memory_mb, parent)
             finally:
                 os._exit(0)
         os.close(write_fd)
+        if job_read is not None:
+            os.close(job_read)
         self.reader = _Reader(read_fd)
         self.outcome = WorkerOutcome()
+        self.busy = work is not None  # a resident is idle until it is given a job
+
+    def submit(self, function: Callable[..., Iterator], args: tuple) -> BoundedWorker:
+        """Give an idle resident the job `function(*args)` (both picklable); collect() gathers what it yields."""
+        self.outcome, self.busy = WorkerOutcome(), True
+        try:
+            _send(self.job_fd, (function, args))
+        except OSError:  # the worker is gone (killed from outside): collect() reports it stopped
+            pass
+        return self
 
     def collect(self, deadline: float) -> WorkerOutcome:
-        """Read messages until the worker ends or `deadline` (time.monotonic()) passes; then stop it."""
+        """Read messages until the work ends or `deadline` (time.monotonic()) passes. A worker whose work did not
+        finish, or that is not resident, is stopped; a resident that finished waits for its next job."""
         outcome = self.outcome
+        keep = False
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -194,6 +243,7 @@ class BoundedWorker:
                         outcome.messages.append(payload)
                     elif kind == "done":
                         outcome.finished = ended = True
+                        keep = self.job_fd is not None and not payload
                     else:
                         outcome.error, ended = payload, True
                 if ended:
@@ -202,8 +252,22 @@ class BoundedWorker:
                     outcome.error = outcome.error or "the symbolic worker stopped unexpectedly"
                     break
         finally:
-            self.close()
+            if keep:
+                self.busy = False
+            else:
+                self.close()
         return outcome
+
+    def ready(self) -> bool:
+        """An idle resident still there to take a job. One that died between jobs (killed from outside) has closed
+        its end of the pipe, which reads as end of file: it is stopped here, before a job write could raise
+        SIGPIPE (the CLI restores its default action, which ends the process)."""
+        if not self.pid or self.busy:
+            return False
+        if select.select([self.reader.fd], [], [], 0)[0]:
+            self.close()
+            return False
+        return True
 
     def close(self) -> None:
         """Stop the worker. It is reaped later, without blocking: tearing down a forked copy of a process that has
@@ -212,12 +276,43 @@ class BoundedWorker:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
             os.close(self.reader.fd)
+            if self.job_fd is not None:
+                os.close(self.job_fd)
             _UNREAPED.append(self.pid)
             self.pid = 0
         reap_finished()
 
 
 _UNREAPED: list[int] = []  # stopped workers not yet reaped
+_RESIDENTS: list[BoundedWorker] | None = None  # a session's resident workers; None outside a session
+
+
+def start(function: Callable[..., Iterator], *args, memory_mb: int = DEFAULT_MEMORY_MB) -> BoundedWorker:
+    """Run `function(*args)` (a generator of messages) in a bounded worker: an idle resident of the session when
+    there is one (see keep_resident_workers), else a worker forked for this call alone."""
+    if _RESIDENTS is not None:
+        idle = [worker for worker in _RESIDENTS if worker.memory_mb == memory_mb and worker.ready()]
+        _RESIDENTS[:] = [worker for worker in _RESIDENTS if worker.pid]
+        if idle:
+            return idle[0].submit(function, args)
+        if len(_RESIDENTS) < RESIDENT_POOL:
+            worker = BoundedWorker(None, memory_mb)
+            _RESIDENTS.append(worker)
+            return worker.submit(function, args)
+    return BoundedWorker(lambda: function(*args), memory_mb)
+
+
+@contextlib.contextmanager
+def resident_workers():
+    """Within the block, bounded work goes to resident workers kept between calls (`pdiff shell`)."""
+    global _RESIDENTS
+    previous, _RESIDENTS = _RESIDENTS, []
+    try:
+        yield
+    finally:
+        for worker in _RESIDENTS:
+            worker.close()
+        _RESIDENTS = previous
 
 
 def reap_finished(block: bool = False) -> None:

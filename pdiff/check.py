@@ -2,7 +2,7 @@
 
 Two independent judges, and the verdict needs both:
 - symbolic: SymPy differentiates and tries to simplify (derivative - answer) to 0, in a forked bounded worker
-  (bounds.BoundedWorker) so it can be killed at the deadline;
+  (bounds.start) so it can be killed at the deadline;
 - numeric: torch autograd differentiates the expression at a few hundred random points (and the --at points), the
   answer is lowered to torch too, and the two are compared where the expression, its derivative and the answer are
   all finite real numbers; the real domain is where these are defined, the same for both sides (real symbols in
@@ -217,7 +217,7 @@ def check(expression: str, partial: str, answer: str, *, at: Sequence[str | Mapp
         names = ["x"]  # constants: still compare at points (autograd needs an input)
 
     work_seconds = max(timeout - 0.25, 0.05)  # leave the worker a moment to report before the deadline
-    judge = bounds.BoundedWorker(lambda: zero_jobs(expr, wanted.wrt, ans, work_seconds, bounds.alarm), memory_mb)
+    judge = bounds.start(zero_jobs, expr, wanted.wrt, ans, work_seconds, bounds.alarm, memory_mb=memory_mb)
     derivative = counterexample = None
     notes: list[str] = []
     try:
@@ -230,8 +230,7 @@ def check(expression: str, partial: str, answer: str, *, at: Sequence[str | Mapp
             size = sum(columns[name].abs() for name in names)
             suspects, checked, relative = _suspects(f, d, a, len(at_points), size)
             points = [exact_point(j) for j in suspects]
-        exact_worker = bounds.BoundedWorker(lambda: exact_jobs(expr, wanted.wrt, ans, points, bounds.alarm),
-                                            memory_mb)
+        exact_worker = bounds.start(exact_jobs, expr, wanted.wrt, ans, points, bounds.alarm, memory_mb=memory_mb)
     except BaseException:
         judge.close()  # an input error (or ^C) ends the call now, not at the deadline
         raise

@@ -198,6 +198,18 @@ class Session:
         self._stderr = stderr
         self.statuses: list[int] = []
         self._watchdog = _Watchdog()
+        self._residents = contextlib.ExitStack()
+
+    def __enter__(self) -> Session:
+        """Within `with Session(...)`, SymPy work goes to resident workers forked once for the session instead of
+        a fresh fork per question (bounds.resident_workers); they are stopped on exit."""
+        from pdiff.bounds import resident_workers
+
+        self._residents.enter_context(resident_workers())
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._residents.close()
 
     @property
     def stdout(self) -> IO[str]:
@@ -346,12 +358,13 @@ def main(*, file: str | None = None, fmt: str = "auto", timeout: float = 20.0, d
     if file is None and sys.stdin.isatty() and sys.stdout.isatty():
         from pdiff.prompt import interactive
 
-        return interactive(Session(fmt=fmt, timeout=timeout, debug=debug, capture_errors=False))
-    session = Session(fmt=fmt, timeout=timeout, debug=debug)
-    try:
-        if file is None or file == "-":
-            return session.run_lines(sys.stdin)
-        with open(file, encoding="utf-8") as lines:
-            return session.run_lines(lines)
-    except SessionInterrupted:
-        return _STATUS_INTERRUPTED
+        with Session(fmt=fmt, timeout=timeout, debug=debug, capture_errors=False) as session:
+            return interactive(session)
+    with Session(fmt=fmt, timeout=timeout, debug=debug) as session:
+        try:
+            if file is None or file == "-":
+                return session.run_lines(sys.stdin)
+            with open(file, encoding="utf-8") as lines:
+                return session.run_lines(lines)
+        except SessionInterrupted:
+            return _STATUS_INTERRUPTED

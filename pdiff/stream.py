@@ -134,12 +134,11 @@ class ChunkValues:
 
 
 def _symbolic_work(components: Sequence[sp.Expr], wrts: Sequence[tuple[str, ...]]):
-    def work():
-        for c, component in enumerate(components):
-            for p, wrt in enumerate(wrts):
-                expr = symbolic.derivative(component, wrt)
-                yield c, p, expr, symbolic.to_text(expr)
-    return work
+    """The derivatives to lower for the exact column: (component, partial, expression, text)."""
+    for c, component in enumerate(components):
+        for p, wrt in enumerate(wrts):
+            expr = symbolic.derivative(component, wrt)
+            yield c, p, expr, symbolic.to_text(expr)
 
 
 @dataclass
@@ -181,7 +180,7 @@ class StreamPlan:
                                      TOLERANCES.get(dtype, TOLERANCES["float64"]),
                                      [TargetSummary(t) for t in self.targets])
         start = time.monotonic()
-        worker = (bounds.BoundedWorker(_symbolic_work(self.components, self.wrts), memory_mb)
+        worker = (bounds.start(_symbolic_work, self.components, self.wrts, memory_mb=memory_mb)
                   if symbolic_side else None)
         try:
             self.programs = [lower(component, self.needed) for component in self.components]

@@ -101,21 +101,21 @@ def per_question_in_process(lines: list[str], rounds: int = 2) -> list[list[floa
     lines in one session (the first line of the first round is cold; later rounds repeat earlier questions)."""
     from pdiff.shell import Session
 
-    session = Session(stdout=io.StringIO(), stderr=io.StringIO())
     sink = io.StringIO()
     real = sys.stdout
     result = []
-    for _ in range(rounds):
-        times = []
-        for number, line in enumerate(lines, start=1):
-            sys.stdout = sink
-            try:
-                start = time.perf_counter()
-                session.run_line(line, number)
-                times.append(time.perf_counter() - start)
-            finally:
-                sys.stdout = real
-        result.append(times)
+    with Session(stdout=io.StringIO(), stderr=io.StringIO()) as session:  # as `pdiff shell` runs one
+        for _ in range(rounds):
+            times = []
+            for number, line in enumerate(lines, start=1):
+                sys.stdout = sink
+                try:
+                    start = time.perf_counter()
+                    session.run_line(line, number)
+                    times.append(time.perf_counter() - start)
+                finally:
+                    sys.stdout = real
+            result.append(times)
     return result
 
 
@@ -171,16 +171,16 @@ def profile_warm(lines: list[str], repeat: int = 20) -> None:
 
     from pdiff.shell import Session
 
-    session = Session(stdout=io.StringIO(), stderr=io.StringIO())
     real = sys.stdout
     sys.stdout = io.StringIO()
     try:
-        session.run_line(lines[0], 1)
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for number, line in enumerate(lines[1:repeat + 1], start=2):
-            session.run_line(line, number)
-        profiler.disable()
+        with Session(stdout=io.StringIO(), stderr=io.StringIO()) as session:  # resident workers, as the shell
+            session.run_line(lines[0], 1)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for number, line in enumerate(lines[1:repeat + 1], start=2):
+                session.run_line(line, number)
+            profiler.disable()
     finally:
         sys.stdout = real
     stats = pstats.Stats(profiler)

@@ -135,7 +135,8 @@ def _floats(document):
 
 @pytest.fixture(scope="module")
 def session():
-    return Session(fmt="plain")
+    with Session(fmt="plain") as resident:  # resident SymPy workers, as `pdiff shell` runs them
+        yield resident
 
 
 def test_session_format_is_the_default_and_a_lines_own_format_wins(capsys):
