@@ -315,20 +315,21 @@ def check_problems(text: str, source: str = "<problems>", *, timeout: float = bo
     """Grade every `EXPR ; PARTIAL ; ANSWER` line; an error in one line is recorded with its number, and the
     others go on. `on_result(ProblemResult)` is called as each line finishes (for progress)."""
     results: list[ProblemResult] = []
-    for number, line, parts in read_problems(text):
-        try:
-            if parts is None:
-                raise InputError("expected EXPR ; PARTIAL ; ANSWER")
-            result = ProblemResult(number, line, check(*parts, timeout=timeout, latex=latex, seed=seed))
-        except PdiffError as exc:
-            result = ProblemResult(number, line, None, str(exc))
-        except Exception as exc:  # noqa: BLE001 - one line's failure must not stop the set
-            if debug:
-                raise
-            result = ProblemResult(number, line, None, f"internal error: {type(exc).__name__}: {exc}")
-        results.append(result)
-        if on_result:
-            on_result(result)
+    with bounds.resident_workers():  # the judges' workers are forked once for the set, not per problem
+        for number, line, parts in read_problems(text):
+            try:
+                if parts is None:
+                    raise InputError("expected EXPR ; PARTIAL ; ANSWER")
+                result = ProblemResult(number, line, check(*parts, timeout=timeout, latex=latex, seed=seed))
+            except PdiffError as exc:
+                result = ProblemResult(number, line, None, str(exc))
+            except Exception as exc:  # noqa: BLE001 - one line's failure must not stop the set
+                if debug:
+                    raise
+                result = ProblemResult(number, line, None, f"internal error: {type(exc).__name__}: {exc}")
+            results.append(result)
+            if on_result:
+                on_result(result)
     if not results:
         raise InputError(f"{source}: no problems found (one per line: EXPR ; PARTIAL ; ANSWER)")
     return ProblemSetReport(source, tuple(results))
