@@ -252,3 +252,27 @@ def test_memory_stays_flat_on_a_large_file(tmp_path):
         assert done.returncode == 0, done.stderr
         growth[rows] = int(done.stderr.strip().splitlines()[-1]) / 1024  # MiB
     assert growth[200_000] - growth[50_000] < 10, growth
+
+
+def test_full_precision_text_reads_back_as_the_same_floats_and_spells_non_finite_values():
+    from pdiff.render.stream import _full, _short
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.normal(size=2000) * 10.0 ** rng.integers(-300, 300, 2000),
+                             [0.0, -0.0, 5e-324, -2.2250738585072014e-308, 1.7976931348623157e308, 1e16, 1e-7,
+                              0.1, 1 / 3, float("nan"), float("inf"), float("-inf")]])
+    texts = _full(values)
+    assert len(texts) == len(values)
+    # the oracle is Python's own float(): every text is the same float64, bit for bit (nan as nan)
+    assert [math.copysign(1, float(t)) for t in texts] == [math.copysign(1, v) for v in values.tolist()]
+    read = np.array([float(t) for t in texts])
+    assert np.array_equal(read, values, equal_nan=True)
+    assert texts[-3:] == ["nan", "inf", "-inf"]
+    # reused text where another column holds the same value; the rest formatted afresh
+    other = values.copy()
+    other[::3] += 1.0
+    again = _full(other, (values, texts))
+    assert np.array_equal(np.array([float(t) for t in again]), other, equal_nan=True)
+    assert _full(np.array([])) == []
+    diffs = [0.0, 1.23456e-17, float("nan"), float("inf"), 123456.0, 0.0, 2.5]
+    assert _short(np.array(diffs)) == ["%.3g" % v for v in diffs]  # differences are magnitudes (or nan)

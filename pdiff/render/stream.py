@@ -15,6 +15,7 @@ import json
 from typing import Callable
 
 import numpy as np
+import orjson
 
 from pdiff.render.common import json_number, short
 from pdiff.results import CONVENTION
@@ -32,23 +33,42 @@ def column_names(plan) -> list[str]:
     return names
 
 
+def _shortest(array: np.ndarray) -> list[str]:
+    """The shortest text that reads back as the same float64, for every value. orjson (ryu) writes it ~6x faster
+    than `repr` (~70 ns a value against ~400 ns: the costly part of writing a million rows); its spelling differs
+    only in exponents (`1e-7` for repr's `1e-07`). JSON has no inf/nan (orjson writes null): those are spelt by repr."""
+    if not array.size:
+        return []
+    texts = orjson.dumps(np.ascontiguousarray(array, dtype=np.float64),
+                         option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].decode().split(",")
+    for i in np.flatnonzero(~np.isfinite(array)).tolist():
+        texts[i] = repr(float(array[i]))
+    return texts
+
+
 def _full(array: np.ndarray, like: tuple[np.ndarray, list[str]] | None = None) -> list[str]:
-    """repr of every value (shortest round-trip text). `repr` is the costly part of writing (~0.5 µs a value):
-    where `like` holds the same value (exact == autograd, the usual case) its text is reused."""
+    """Full-precision text of every value; where `like` holds the same value (exact == autograd, the usual case)
+    its text is reused."""
     if like is None:
-        return list(map(repr, array.tolist()))
+        return _shortest(array)
     other, texts = like
     same = array == other
     if same.all():
         return texts
     result = list(texts)
-    for i in np.flatnonzero(~same).tolist():
-        result[i] = repr(float(array[i]))
+    changed = np.flatnonzero(~same)
+    for i, text in zip(changed.tolist(), _shortest(array[changed])):
+        result[i] = text
     return result
 
 
 def _short(array: np.ndarray) -> list[str]:
-    return list(map("%.3g".__mod__, array.tolist()))
+    """3 significant digits. Differences are usually exactly 0: only the others are formatted."""
+    texts = ["0"] * len(array)
+    nonzero = np.flatnonzero(array != 0)  # nan included
+    for i, value in zip(nonzero.tolist(), array[nonzero].tolist()):
+        texts[i] = "%.3g" % value
+    return texts
 
 
 def _text_columns(plan, values, missing: str, null: str | None = None) -> list[list[str]]:
