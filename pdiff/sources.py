@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
+import orjson
 
 from pdiff.errors import InputError, PointError
 
@@ -297,8 +298,8 @@ def _jsonl_source(stream: BinaryIO, name: str, variables: list[str], size: int |
 
 def _json_record(line: str, where: str) -> dict:
     try:
-        record = json.loads(line)
-    except ValueError as exc:
+        record = orjson.loads(line)  # ~4x json.loads; strict JSON (NaN and Infinity are not JSON)
+    except ValueError as exc:  # orjson.JSONDecodeError is json's, with .msg
         raise PointError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(record, dict):
         raise PointError(f"{where}: expected a JSON object like {{\"x\": 1, \"y\": 2}}")
