@@ -302,6 +302,14 @@ def start(function: Callable[..., Iterator], *args, memory_mb: int = DEFAULT_MEM
     return BoundedWorker(lambda: function(*args), memory_mb)
 
 
+def stop_unfinished() -> None:
+    """Stop residents still busy with a job nobody will collect (its caller was interrupted): called between a
+    session's questions, where no job can be in flight, so an abandoned job cannot hold a resident for good."""
+    for worker in _RESIDENTS or ():
+        if worker.busy:
+            worker.close()
+
+
 @contextlib.contextmanager
 def resident_workers():
     """Within the block, bounded work goes to resident workers kept between calls (`pdiff shell`)."""

@@ -231,11 +231,14 @@ def check(expression: str, partial: str, answer: str, *, at: Sequence[str | Mapp
             suspects, checked, relative = _suspects(f, d, a, len(at_points), size)
             points = [exact_point(j) for j in suspects]
         exact_worker = bounds.start(exact_jobs, expr, wanted.wrt, ans, points, bounds.alarm, memory_mb=memory_mb)
+        exact_messages = exact_worker.collect(deadline).messages
     except BaseException:
-        judge.close()  # an input error (or ^C) ends the call now, not at the deadline
+        # an input error, ^C or the shell's line watchdog ends the call now, not at the deadline; a resident
+        # judge left running would stay busy for the rest of the session
+        judge.close()
         raise
     exact = {}
-    for kind, *payload in exact_worker.collect(deadline).messages:
+    for kind, *payload in exact_messages:
         if kind == "point":
             exact[payload[0]] = tuple(payload[1:])
         else:

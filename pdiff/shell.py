@@ -40,6 +40,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import IO, Iterable, Iterator
 
+from pdiff import bounds  # light: the standard library only
+
 GRACE_SECONDS = 2.0  # beyond a line's --timeout, for the command's own deadline handling and rendering
 SESSION_WORDS = ("help", "quit", "exit")
 _STATUS_INTERRUPTED = 130
@@ -203,9 +205,7 @@ class Session:
     def __enter__(self) -> Session:
         """Within `with Session(...)`, SymPy work goes to resident workers forked once for the session instead of
         a fresh fork per question (bounds.resident_workers); they are stopped on exit."""
-        from pdiff.bounds import resident_workers
-
-        self._residents.enter_context(resident_workers())
+        self._residents.enter_context(bounds.resident_workers())
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -308,6 +308,7 @@ class Session:
                 notes.append(f"internal error: {type(exc).__name__}: {exc}"[:300])
             for note in notes:
                 sys.stderr.write(f"pdiff: {note}\n")
+        bounds.stop_unfinished()  # a line stopped midway may have left a resident worker on a job nobody collects
         interrupted = status == _STATUS_INTERRUPTED  # typer turns Ctrl-C inside a command into exit status 130
         if status not in (0, 1, 2):
             status = 1

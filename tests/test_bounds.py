@@ -162,3 +162,17 @@ def test_a_resident_killed_between_jobs_is_replaced_without_sigpipe_ending_the_s
     assert done.returncode == 0, (done.returncode, done.stderr[-500:])
     first, second, finished = done.stdout.split()
     assert first != second and finished == "True"
+
+
+def test_a_job_nobody_collects_is_stopped_between_questions():
+    """The shell calls stop_unfinished() after each line: a line interrupted midway cannot hold a resident."""
+    with bounds.resident_workers():
+        abandoned = bounds.start(forever)
+        busy = abandoned.pid
+        bounds.stop_unfinished()
+        assert _wait_gone(busy)
+        after = bounds.start(whoami, 1).collect(_deadline())
+        assert after.finished and _pid_of(after) != busy
+        idle = _pid_of(after)
+        bounds.stop_unfinished()  # an idle resident is kept
+        assert _pid_of(bounds.start(whoami, 2).collect(_deadline())) == idle
