@@ -54,15 +54,18 @@ def derivative(expr: sp.Expr, wrt: Sequence[str]) -> sp.Expr:
 _KINKS = (sp.Abs, sp.sign, sp.Heaviside, sp.DiracDelta)  # where their argument is 0, smoothness may end
 
 
+def kink_arguments(expr: sp.Expr) -> list[sp.Expr]:
+    """Expressions whose zeros are the only places where expr may stop being smooth: u of |u|, sign(u),
+    Heaviside(u), DiracDelta(u), and a - b for two arguments of a Min or Max (where they tie)."""
+    found = [node.args[0] for node in expr.atoms(*_KINKS)]
+    for node in expr.atoms(sp.Min, sp.Max):
+        found += [a - b for i, a in enumerate(node.args) for b in node.args[i + 1:]]
+    return list(dict.fromkeys(found))
+
+
 def _kink_at(expr: sp.Expr, point: dict[str, sp.Expr]) -> bool:
     """Whether some |u|, sign(u), Heaviside(u), DiracDelta(u) has u = 0 at the point, or Min/Max arguments tie."""
-    if any(exact_value(node.args[0], point) == 0 for node in expr.atoms(*_KINKS)):
-        return True
-    for node in expr.atoms(sp.Min, sp.Max):
-        values = [exact_value(arg, point) for arg in node.args]
-        if any(sp.expand(a - b) == 0 for i, a in enumerate(values) for b in values[i + 1:]):
-            return True
-    return False
+    return any(sp.expand(exact_value(u, point)) == 0 for u in kink_arguments(expr))
 
 
 def _one_sided(expr: sp.Expr, name: str, point: dict[str, sp.Expr]) -> tuple[sp.Expr, sp.Expr]:

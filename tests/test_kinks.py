@@ -68,3 +68,18 @@ def test_matrix_commands_blank_only_the_missing_entries():
     kink = compute("gradient", "abs(x) + y", at=["x=0,y=5"]).results[0]
     assert kink.status is Status.NON_DIFFERENTIABLE
     assert math.isnan(kink.autograd[0]) and kink.autograd[1] == 1.0
+
+
+def test_kink_arguments_are_where_smoothness_can_end():
+    import sympy as sp
+
+    from pdiff.parse import parse, symbol
+    from pdiff.symbolic import kink_arguments
+
+    x, y = symbol("x"), symbol("y")
+    found = kink_arguments(parse("abs(x - 1) + sign(y) + max(x, y^2, 3) + sin(x)"))
+    expected = [x - 1, y, x - y**2, x - 3, y**2 - 3]
+    assert len(found) == len(expected)
+    for u in expected:  # a tie a - b may come out as b - a: the same zero set
+        assert any(sp.expand(f - u) == 0 or sp.expand(f + u) == 0 for f in found), u
+    assert kink_arguments(parse("x^2 sin(y)")) == []
