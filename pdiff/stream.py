@@ -7,8 +7,11 @@ For each chunk of a PointSource: the columns become tensors on the device → th
 
 Speed on CPU comes from cache blocking: a chunk is evaluated in blocks of BLOCK_ROWS rows so the many
 intermediate tensors of a reverse pass stay in cache instead of streaming through memory (about 3x faster than
-one pass over a million points), and results are written straight into the output arrays (`out=`). PDIFF_CPU_WORKERS=N runs blocks on N
-threads side by side (torch ops release the GIL), off by default: no gain on 2 shared cores.
+one pass over a million points), and results are written straight into the output arrays (`out=`). Both sides
+are replayed per block from a recording made once (pdiff.autodiff.trace_partials: autograd's ops without autograd,
+repeated subexpressions and multiplications by one dropped, buffers reused); eager partials_at where that fails.
+PDIFF_CPU_WORKERS=N runs blocks on N threads side by side (torch ops release the GIL), off by default: no gain
+on 2 shared cores.
 On a GPU the whole chunk is one block and the copy back of chunk k overlaps the reading of chunk k+1.
 
 Entry points: `plan_diff(...)` for `pdiff diff`-style requests and `StreamPlan(...)` for any list of partials
@@ -29,7 +32,7 @@ import torch
 
 from pdiff import bounds, symbolic
 from pdiff.api import TOLERANCES  # (rtol, atol), the same agreement test as `pdiff diff --at`
-from pdiff.autodiff import DeadlineExceeded, partials_at, resolve_device, resolve_dtype
+from pdiff.autodiff import DeadlineExceeded, partials_at, resolve_device, resolve_dtype, trace_partials
 from pdiff.errors import ExitCode, InputError
 from pdiff.lower import UnsupportedError, lower
 from pdiff.sources import Chunk, PointSource
@@ -184,9 +187,13 @@ class StreamPlan:
                   if symbolic_side else None)
         try:
             self.programs = [lower(component, self.needed) for component in self.components]
+            # each component's partials as one flat replay of autograd's ops (None: partials_at as is)
+            self.traced = [(program, trace_partials(program, self.needed, self.wrts, self.dtype, self.device))
+                           for program in self.programs]
         finally:
             outcome = worker.collect(start + timeout) if worker else None
         self.exact_programs: list = [None] * len(self.targets)
+        self.exact_traced: list = [None] * len(self.targets)
         if outcome is None:
             return
         found = {(c, p): (expr, text) for c, p, expr, text in outcome.messages}
@@ -200,6 +207,9 @@ class StreamPlan:
             expr, summary.derivative = found[c, p]
             try:
                 self.exact_programs[i] = lower(expr, self.needed)
+                # the same replay for the value alone (no partials): buffers reused, no allocation per block
+                self.exact_traced[i] = (self.exact_programs[i], trace_partials(
+                    self.exact_programs[i], self.needed, [()], self.exact_dtype, self.device))
                 summary.exact = True
             except UnsupportedError as exc:
                 summary.note = f"the derivative cannot be evaluated numerically: {exc}"
@@ -214,7 +224,9 @@ class StreamPlan:
         checks = []
         per_component = len(self.wrts)
         for c, program in enumerate(self.programs):
-            values = partials_at(program, columns, self.wrts, deadline)
+            traced_of, traced = self.traced[c]
+            values = (traced(columns, deadline) if traced is not None and traced_of is program
+                      else partials_at(program, columns, self.wrts, deadline))
             for p, value in enumerate(values):
                 t = c * per_component + p
                 auto_out, exact_out, abs_out, rel_out = outputs[t]
@@ -226,7 +238,10 @@ class StreamPlan:
                     continue
                 with torch.no_grad():
                     exact = exact_out[rows]
-                    exact.copy_(torch.broadcast_to(program_t(exact_columns), (size,)))
+                    traced_of, traced = self.exact_traced[t] or (None, None)
+                    value = (traced(exact_columns)[0] if traced is not None and traced_of is program_t
+                             else program_t(exact_columns))
+                    exact.copy_(torch.broadcast_to(value, (size,)))
                     diff = torch.sub(auto, exact, out=abs_out[rows]).abs_()
                     rel = torch.div(diff, exact.abs().clamp_min_(tiny), out=rel_out[rows])
                     # max |Δ| <= atol means every point agrees (a nan or inf anywhere makes the max fail it);
