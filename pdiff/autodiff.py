@@ -314,6 +314,24 @@ _FAST = {name: getattr(torch, name) for name in (
     "abs", "erf", "expm1", "log1p", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge")}
 
 
+_WORKSPACES: dict[tuple, list[torch.Tensor]] = {}
+
+
+def _workspace(n: int, device: torch.device, dtype: torch.dtype, index: int) -> torch.Tensor:
+    """The index-th scratch buffer of n values for this thread. Every plan on a thread shares them (one replay
+    runs at a time and its results are copied out before it returns), so the buffers a replay writes are the
+    ones the last replay left in cache, however many programs a stream has (a Hessian's 100 exact columns)."""
+    key = (n, device, dtype, threading.get_ident())
+    buffers = _WORKSPACES.get(key)
+    if buffers is None:
+        if len(_WORKSPACES) >= 16:  # plans keep their own references: dropping a workspace only unshares it
+            _WORKSPACES.pop(next(iter(_WORKSPACES)))
+        buffers = _WORKSPACES[key] = []
+    while len(buffers) <= index:
+        buffers.append(torch.empty(n, dtype=dtype, device=device))
+    return buffers[index]
+
+
 class _Plan:
     """The replay at one number of points: buffers allocated once, and steps, most of them calls with every
     operand bound (buffers and constants do not move between calls; only the input columns do)."""
@@ -349,6 +367,8 @@ class _Plan:
             ref.kind == "op" and (planned[ref.index] or not traced.depends[ref.index]))
         pool: dict[torch.dtype, list[torch.Tensor]] = {}
         buffer_of: dict[int, torch.Tensor] = {}
+        taken: dict[torch.dtype, int] = {}  # buffers of the thread's shared workspace in use by this plan
+        workspace = functools.partial(_workspace, n, traced.device)
         self.steps: list = []  # (bound call, None, ...) or (function, args, slots to fill, kwargs, target)
         for i, (func, args, kwargs) in enumerate(ops):
             args, kwargs = sized(args), sized(kwargs)
@@ -372,7 +392,8 @@ class _Plan:
                 elif pool.get(dtype):
                     buffer = pool[dtype].pop()
                 else:
-                    buffer = torch.empty(n, dtype=dtype, device=traced.device)
+                    buffer = workspace(dtype, taken.setdefault(dtype, 0))
+                    taken[dtype] += 1
                 buffer_of[i] = buffer
                 self.slots[base + i] = buffer
                 name = func._schema.name.split("::")[-1]
@@ -392,7 +413,7 @@ class _Plan:
                 pool.setdefault(buffer_of[d].dtype, []).append(buffer_of.pop(d))
         self.outputs = [slot(r) for r in traced.outputs]
 
-    def run(self, columns: list[torch.Tensor]) -> list[torch.Tensor]:
+    def run(self, columns: list[torch.Tensor], out: Sequence[torch.Tensor] | None) -> list[torch.Tensor]:
         slots = self.slots
         slots[:len(columns)] = columns
         for func, args, fill, kwargs, target in self.steps:
@@ -402,7 +423,11 @@ class _Plan:
             for k, s in fill:
                 args[k] = slots[s]
             slots[target] = func(*args, **kwargs)
-        values = [slots[s] for s in self.outputs]
+        n = columns[0].shape[0]
+        if out is None:
+            values = [torch.broadcast_to(slots[s], (n,)).clone() for s in self.outputs]
+        else:
+            values = [o.copy_(torch.broadcast_to(slots[s], o.shape)) for o, s in zip(out, self.outputs)]
         slots[:len(columns)] = [None] * len(columns)
         return values
 
@@ -421,7 +446,7 @@ class TracedPartials:
     """partials_at(function, columns, partials) as a flat list of aten ops, replayed without autograd.
 
     Built by trace_partials (which checks it against eager partials_at). Calling it with columns of N points
-    returns the partials like partials_at, but the tensors are buffers that the next call overwrites.
+    returns the partials like partials_at, or writes them into `out` (one tensor of N values per partial).
     """
 
     def __init__(self, names, partials, dtype, device, constants, ops, depends, values, outputs):
@@ -443,7 +468,8 @@ class TracedPartials:
             return (TRACE_ROWS,)
         return tuple(self.constants[ref.index].shape) if ref.kind == "const" else self.shapes[ref.index]
 
-    def __call__(self, columns: dict[str, torch.Tensor], deadline: float | None = None) -> list[torch.Tensor]:
+    def __call__(self, columns: dict[str, torch.Tensor], deadline: float | None = None,
+                 out: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
         started = time.monotonic()
         if deadline is not None and started + self._last > deadline:
             raise DeadlineExceeded()
@@ -451,14 +477,14 @@ class TracedPartials:
         if ordered[0].dtype != self.dtype or ordered[0].device.type != self.device.type:
             raise ValueError(f"traced for {self.dtype} on {self.device}, given {ordered[0].dtype} on "
                              f"{ordered[0].device}")
-        key = (ordered[0].shape[0], threading.get_ident())  # buffers are not shared between threads
+        key = (ordered[0].shape[0], threading.get_ident())  # a plan's workspace belongs to one thread
         plan = self._plans.get(key)
         if plan is None:
             if len(self._plans) >= 8:
                 self._plans.pop(next(iter(self._plans)))
             plan = self._plans[key] = _Plan(self, key[0])
         with torch.no_grad():
-            values = plan.run(ordered)
+            values = plan.run(ordered, out)
         self._last = time.monotonic() - started
         return values
 

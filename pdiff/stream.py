@@ -224,14 +224,16 @@ class StreamPlan:
         checks = []
         per_component = len(self.wrts)
         for c, program in enumerate(self.programs):
+            autos = [outputs[c * per_component + p][0][rows] for p in range(per_component)]
             traced_of, traced = self.traced[c]
-            values = (traced(columns, deadline) if traced is not None and traced_of is program
-                      else partials_at(program, columns, self.wrts, deadline))
-            for p, value in enumerate(values):
+            if traced is not None and traced_of is program:
+                traced(columns, deadline, out=autos)  # straight into the output arrays
+            else:
+                for auto, value in zip(autos, partials_at(program, columns, self.wrts, deadline)):
+                    auto.copy_(torch.broadcast_to(value, (size,)))
+            for p, auto in enumerate(autos):
                 t = c * per_component + p
-                auto_out, exact_out, abs_out, rel_out = outputs[t]
-                auto = auto_out[rows]
-                auto.copy_(torch.broadcast_to(value, (size,)))
+                _, exact_out, abs_out, rel_out = outputs[t]
                 program_t = self.exact_programs[t]
                 if program_t is None:
                     checks.append(None)
@@ -239,9 +241,10 @@ class StreamPlan:
                 with torch.no_grad():
                     exact = exact_out[rows]
                     traced_of, traced = self.exact_traced[t] or (None, None)
-                    value = (traced(exact_columns)[0] if traced is not None and traced_of is program_t
-                             else program_t(exact_columns))
-                    exact.copy_(torch.broadcast_to(value, (size,)))
+                    if traced is not None and traced_of is program_t:
+                        traced(exact_columns, out=[exact])
+                    else:
+                        exact.copy_(torch.broadcast_to(program_t(exact_columns), (size,)))
                     diff = torch.sub(auto, exact, out=abs_out[rows]).abs_()
                     rel = torch.div(diff, exact.abs().clamp_min_(tiny), out=rel_out[rows])
                     # max |Δ| <= atol means every point agrees (a nan or inf anywhere makes the max fail it);
