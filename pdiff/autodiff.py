@@ -240,7 +240,9 @@ def _recorder_class():
                 mutated = _storage_key(args[0])
                 if any(k[0] == mutated[0] and k != mutated for k in self.known):
                     raise _Untraceable(f"{func} writes to a tensor with views")
-            recorded = (functional if mutated else func, self.template(args), self.template(kwargs))
+            # top-level ints are values (pow(x, 11)); only ints inside size lists ([11]) stand for N
+            recorded = (functional if mutated else func, tuple(self.template(a) for a in args),
+                        self.template(kwargs))
             out = func(*args, **kwargs)
             if not isinstance(out, torch.Tensor):
                 raise _Untraceable(f"{func} does not return one tensor")

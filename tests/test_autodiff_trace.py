@@ -154,3 +154,18 @@ def test_stream_stops_at_its_timeout_with_the_replay():
     list(plan.run(_source(names, _points(names, 1000), 1 << 16)))
     assert not plan.summary.finished
     assert "ran past --timeout" in plan.summary.targets[0].note
+
+
+def test_an_integer_power_equal_to_the_recorded_size_is_a_value_not_the_size():
+    """The recording runs on TRACE_ROWS points: x^11 must replay as x^11 at every size, and still be traced."""
+    from pdiff.autodiff import TRACE_ROWS
+
+    text = f"x^{TRACE_ROWS} * y"
+    program = lower(parse(text), ["x", "y"])
+    traced = trace_partials(program, ["x", "y"], [("y",), ("x",)])
+    assert traced is not None
+    rng = np.random.default_rng(3)
+    columns = {"x": rng.uniform(-1.5, 1.5, 1000), "y": rng.uniform(-2, 2, 1000)}
+    got = traced({name: torch.from_numpy(values) for name, values in columns.items()})
+    for value, want in zip(got, _oracle(text, ["x", "y"], [("y",), ("x",)], columns)):
+        np.testing.assert_allclose(value.numpy(), want, rtol=1e-9, atol=1e-12)
