@@ -37,6 +37,7 @@ from pdiff.errors import ExitCode, InputError
 from pdiff.lower import UnsupportedError, lower
 from pdiff.sources import Chunk, PointSource
 
+MAX_KINK_POINTS = 100  # points on a kink examined by one-sided limits (SymPy, ~10-100 ms each) per run
 BLOCK_ROWS = 1 << 15  # CPU cache block: ~40 float64 temporaries of 256 KiB stay within L2/L3
 CPU_CHUNK_ROWS = 1 << 16
 GPU_CHUNK_ROWS = 1 << 21
@@ -88,6 +89,10 @@ class TargetSummary:
     max_rel_at: str | None = None
     first_non_finite: str | None = None
     first_disagree: str | None = None
+    not_differentiable: int = 0  # on a kink where SymPy's one-sided limits differ (|x| at 0): written as nan
+    first_not_differentiable: str | None = None
+    kink_unexamined: int = 0  # on a kink but past the budget for one-sided limits: the values may not be derivatives
+    first_kink_unexamined: str | None = None
     note: str | None = None  # why there is no exact column
 
 
@@ -118,6 +123,13 @@ class StreamSummary:
             if t.disagree:
                 lines.append(f"{label}: autograd and the exact value disagree at {t.disagree} of {t.points} "
                              f"points (first at {t.first_disagree})")
+            if t.not_differentiable:
+                lines.append(f"{label}: no derivative at {t.not_differentiable} of {t.points} points, written as "
+                             f"nan (first at {t.first_not_differentiable})")
+            if t.kink_unexamined:
+                lines.append(f"{label}: {t.kink_unexamined} points lie on a kink (|u| or sign(u) with u = 0, a "
+                             f"Min/Max tie) and were not examined; the values there may not be derivatives "
+                             f"(first at {t.first_kink_unexamined})")
         return lines
 
     @property
@@ -185,8 +197,14 @@ class StreamPlan:
         start = time.monotonic()
         worker = (bounds.start(_symbolic_work, self.components, self.wrts, memory_mb=memory_mb)
                   if symbolic_side else None)
+        self.memory_mb = memory_mb
+        self.kinks_left = MAX_KINK_POINTS
         try:
             self.programs = [lower(component, self.needed) for component in self.components]
+            # where a component may have a kink (|u|, sign(u)... at u = 0, a Min/Max tie); examined with the
+            # symbolic side, as `pdiff diff --at` does
+            self.kink_programs = [[lower(u, self.needed) for u in symbolic.kink_arguments(component)]
+                                  if symbolic_side else [] for component in self.components]
             # each component's partials as one flat replay of autograd's ops (None: partials_at as is)
             self.traced = [(program, trace_partials(program, self.needed, self.wrts, self.dtype, self.device))
                            for program in self.programs]
@@ -287,9 +305,11 @@ class StreamPlan:
     def _finish(self, pending: _Pending) -> ChunkValues:
         chunk = pending.chunk
         arrays = [[None if o is None else o.cpu().numpy() for o in outputs] for outputs in pending.outputs]
+        kinked = self._kinks(chunk, arrays)
         for t, summary in enumerate(self.summary.targets):
             auto, exact, diff, rel = arrays[t]
             summary.points += len(chunk)
+            no_derivative = kinked[t]  # rows whose values were replaced by nan: not counted again below
             if exact is None:
                 finite = np.isfinite(auto)
                 if not finite.all():
@@ -298,15 +318,19 @@ class StreamPlan:
             blocks = [block[t] for block in pending.checks]
             rtol, atol = self.summary.tolerance
             largest = max(float(b[0]) for b in blocks)
-            if largest <= atol:  # the common case: every |Δ| is finite and within tolerance
+            if largest <= atol and no_derivative is None:  # the common case: every |Δ| finite and within tolerance
                 self._note_max(summary, chunk, largest, diff, "abs")
                 self._note_max(summary, chunk, max(float(b[1]) for b in blocks), rel, "rel")
                 continue
             finite = np.isfinite(auto)
+            if no_derivative is not None:
+                finite |= no_derivative
             if not finite.all():
                 self._count_non_finite(summary, chunk, finite)
             with np.errstate(invalid="ignore"):
                 disagree = finite & ~(diff <= atol + rtol * np.abs(exact)) | finite & ~np.isfinite(exact)
+            if no_derivative is not None:
+                disagree &= ~no_derivative
             if disagree.any():
                 i = int(np.argmax(disagree))
                 summary.disagree += int(disagree.sum())
@@ -323,6 +347,75 @@ class StreamPlan:
 
     def _where(self, chunk: Chunk, row: int) -> str:
         return f"{self.source_name} {chunk.where(row)}"
+
+    def _kinks(self, chunk: Chunk, arrays: list) -> list[np.ndarray | None]:
+        """Per target, the rows where SymPy's one-sided limits show there is no derivative (|x| at 0), their
+        values set to nan in `arrays`; None where there are none. Candidates are the rows where a kink argument
+        is 0 in float64; up to MAX_KINK_POINTS of them per run are examined exactly in the bounded worker (the
+        float coordinates as exact rationals), and the rest are counted as not examined."""
+        kinked: list[np.ndarray | None] = [None] * len(self.targets)
+        per_component = len(self.wrts)
+        for c, programs in enumerate(self.kink_programs):
+            if not programs:
+                continue
+            columns = {name: torch.from_numpy(chunk.columns[name]) for name in self.needed}
+            on_kink = np.zeros(len(chunk), dtype=bool)
+            with torch.no_grad():
+                for program in programs:
+                    on_kink |= torch.broadcast_to(program(columns) == 0, (len(chunk),)).numpy()
+            rows = np.flatnonzero(on_kink)
+            if not rows.size:
+                continue
+            examined = rows[:max(self.kinks_left, 0)]
+            self.kinks_left -= examined.size
+            notes, exact, complete = self._examine_kinks(c, chunk, examined)
+            for p in range(per_component):
+                t = c * per_component + p
+                summary = self.summary.targets[t]
+                auto, exact_column, diff, rel = arrays[t]
+                if exact_column is not None:
+                    # where there is a derivative, SymPy's exact value stands: the lowered formula can read
+                    # 0 * DiracDelta(0) as nan (|x|^3 twice at 0 is 2x^2 DiracDelta(x) + 4x sign(x) + 2|x|)
+                    for (q, row), value in exact.items():
+                        if q == p and (q, row) not in notes:
+                            exact_column[row] = value
+                            diff[row] = abs(auto[row] - value)
+                            rel[row] = diff[row] / max(abs(value), np.finfo(np.float64).tiny)
+                flagged = sorted((row, note) for (q, row), note in notes.items() if q == p)
+                if flagged:
+                    mask = np.zeros(len(chunk), dtype=bool)
+                    mask[[row for row, _ in flagged]] = True
+                    for array in arrays[t]:
+                        if array is not None:
+                            array[mask] = np.nan
+                    kinked[t] = mask
+                    summary.not_differentiable += len(flagged)
+                    if summary.first_not_differentiable is None:
+                        summary.first_not_differentiable = f"{self._where(chunk, flagged[0][0])}: {flagged[0][1]}"
+                # past the budget, or not reached before the time ran out
+                unexamined = rows[examined.size:] if complete else np.setdiff1d(rows, [row for row, _ in flagged])
+                if unexamined.size:
+                    summary.kink_unexamined += int(unexamined.size)
+                    if summary.first_kink_unexamined is None:
+                        summary.first_kink_unexamined = self._where(chunk, int(unexamined[0]))
+        return kinked
+
+    def _examine_kinks(self, c: int, chunk: Chunk, rows: np.ndarray) -> tuple[dict, dict, bool]:
+        """At the given rows, by SymPy: {(partial, row): why there is no derivative} (one-sided limits),
+        {(partial, row): the exact value}, and whether every row was examined (the worker finished in time)."""
+        if not rows.size:
+            return {}, {}, True
+        points = [{name: sp.Rational(float(chunk.columns[name][row])) for name in self.needed}
+                  for row in rows.tolist()]  # a float's exact value: Rational(0.1) is not 1/10
+        job = bounds.start(symbolic.entry_jobs, [self.components[c]], self.wrts,
+                           symbolic.identity_entries(1, len(self.wrts)), points, 0.0, bounds.alarm,
+                           memory_mb=self.memory_mb)
+        outcome = job.collect(time.monotonic() + min(self.timeout, symbolic.KINK_SECONDS * len(points) + 1.0))
+        notes = {(message[1], int(rows[message[2]])): message[3]
+                 for message in outcome.messages if message[0] == "kink"}
+        exact = {(message[1], int(rows[message[2]])): message[4]
+                 for message in outcome.messages if message[0] == "exact"}
+        return notes, exact, outcome.finished and not outcome.error
 
     def _count_non_finite(self, summary: TargetSummary, chunk: Chunk, finite: np.ndarray) -> None:
         summary.non_finite += int((~finite).sum())

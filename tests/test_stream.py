@@ -276,3 +276,70 @@ def test_full_precision_text_reads_back_as_the_same_floats_and_spells_non_finite
     assert _full(np.array([])) == []
     diffs = [0.0, 1.23456e-17, float("nan"), float("inf"), 123456.0, 0.0, 2.5]
     assert _short(np.array(diffs)) == ["%.3g" % v for v in diffs]  # differences are magnitudes (or nan)
+
+
+# kinks: the oracle is the hand-worked calculus of |x|, |x|^3 and max(x, y) at their kinks, and SymPy elsewhere
+
+def _csv_rows(result) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+def test_no_derivative_on_a_kink_is_nan_and_exits_1():
+    # d/dx |x| y at x = 0: -y from below, +y from above, so there is none; df/dy = |x| is smooth there
+    result = _cli("abs(x) y", "df/dx", "df/dy", "--points", "-", "-f", "csv", input="x,y\n-1,2\n0,2\n1,2\n0,3\n")
+    assert result.exit_code == 1
+    rows = _csv_rows(result)
+    assert [float(r["df/dx"]) for r in rows[::2]] == [-2.0, 2.0]
+    assert all(math.isnan(float(rows[i][column])) for i in (1, 3)
+               for column in ("df/dx", "df/dx:exact", "df/dx:abs_diff", "df/dx:rel_diff"))
+    assert [float(r["df/dy"]) for r in rows] == [1.0, 0.0, 1.0, 0.0]
+    assert "df/dx: no derivative at 2 of 4 points, written as nan (first at stdin line 3: " in result.stderr
+    assert "-2 from below and 2 from above" in result.stderr
+    assert "df/dy" not in result.stderr
+
+
+def test_a_kink_with_derivatives_keeps_them_up_to_the_order_that_exists():
+    # |x|^3: 3x|x| and 6|x| are 0 at 0; the third derivative is -6 from below and 6 from above
+    result = _cli("abs(x)^3", "df/dx", "d2f/dx2", "d3f/dx3", "--grid", "x=-1:1:5", "-f", "json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    at_zero = document["points"][2]
+    assert at_zero["x"] == 0.0
+    assert at_zero["df/dx"] == at_zero["df/dx:exact"] == 0.0
+    assert at_zero["d2f/dx2"] == at_zero["d2f/dx2:exact"] == 0.0  # SymPy's exact 0, not 0 * DiracDelta(0)
+    assert at_zero["d3f/dx3"] is None  # nan is null in JSON
+    partials = {p["label"]: p for p in document["summary"]["partials"]}
+    assert [partials[k]["not_differentiable"] for k in ("df/dx", "d2f/dx2", "d3f/dx3")] == [0, 0, 1]
+    assert partials["d2f/dx2"]["disagree"] == 0
+    others = [p for p in document["points"] if p["x"] != 0.0]
+    for point in others:  # away from the kink: SymPy's derivatives of |x|^3 there
+        x = point["x"]
+        assert point["d3f/dx3"] == _oracle(sp.Abs(X) ** 3, (X, X, X), [(x, 0)])[0]
+
+
+def test_a_max_tie_has_no_derivative_and_the_rest_match_sympy():
+    result = _cli("max(x, y)", "df/dx", "--grid", "x=-1:1:3,y=-1:1:3", "-f", "csv")
+    assert result.exit_code == 1
+    for row in _csv_rows(result):
+        x, y, value = float(row["x"]), float(row["y"]), float(row["df/dx"])
+        if x == y:
+            assert math.isnan(value)
+        else:
+            assert value == (1.0 if x > y else 0.0)
+
+
+def test_kink_points_past_the_budget_are_counted_as_not_examined(monkeypatch):
+    monkeypatch.setattr(stream, "MAX_KINK_POINTS", 1)
+    source = sources.open_points("-", ["x", "y"], stdin=io.BytesIO(b"x,y\n0,1\n0,2\n0,3\n"))
+    plan, autograd, _ = _run("abs(x)^3 + y", ["df/dx"], source)
+    summary = plan.summary.targets[0]
+    assert summary.not_differentiable == 0 and summary.kink_unexamined == 2
+    assert summary.first_kink_unexamined == "stdin line 3"
+    assert list(autograd[0]) == [0.0, 0.0, 0.0]  # values kept: only unexamined
+    assert any("2 points lie on a kink" in line for line in plan.summary.problems)
+
+
+def test_no_symbolic_leaves_kinks_to_autograd_as_with_at():
+    result = _cli("abs(x)", "df/dx", "--grid", "x=-1:1:3", "-f", "csv", "--no-symbolic")
+    assert result.exit_code == 0
+    assert [float(r["df/dx"]) for r in _csv_rows(result)] == [-1.0, 0.0, 1.0]

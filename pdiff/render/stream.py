@@ -230,14 +230,16 @@ class TableWriter(StreamWriter):
         for row in self.preview:
             preview.add_row(*row)
         totals = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        for name in ("partial", "derivative", "points", "max |Δ|", "max rel", "non-finite", "disagree"):
+        for name in ("partial", "derivative", "points", "max |Δ|", "max rel", "non-finite", "disagree",
+                     "no derivative"):
             totals.add_column(name, justify="left" if name in ("partial", "derivative") else "right",
                               overflow="fold")
         for t in summary.targets:
-            style = "red" if t.non_finite or t.disagree else ""
+            style = "red" if t.non_finite or t.disagree or t.not_differentiable else ""
             totals.add_row(t.target.label, (t.derivative or "—").replace("**", "^"), str(t.points),
                            f"{t.max_abs_diff:.1e}" if t.exact else "—", f"{t.max_rel_diff:.1e}" if t.exact else "—",
-                           Text(str(t.non_finite), style=style), Text(str(t.disagree), style=style))
+                           Text(str(t.non_finite), style=style), Text(str(t.disagree), style=style),
+                           Text(str(t.not_differentiable), style=style))
         rtol, atol = summary.tolerance
         note = (f"{summary.dtype} on {summary.device}; exact = the symbolic derivative in float64; "
                 f"agreement when |Δ| ≤ {atol:g} + {rtol:g}·|exact|. {CONVENTION}.")
@@ -266,6 +268,9 @@ def summary_record(summary) -> dict:
                       "max_rel_diff": json_number(t.max_rel_diff) if t.exact else None,
                       "max_rel_at": t.max_rel_at,
                       "first_non_finite": t.first_non_finite, "first_disagree": t.first_disagree,
+                      "not_differentiable": t.not_differentiable,
+                      "first_not_differentiable": t.first_not_differentiable,
+                      "kink_unexamined": t.kink_unexamined, "first_kink_unexamined": t.first_kink_unexamined,
                       "note": t.note} for t in summary.targets],
         "problems": summary.problems,
     }
