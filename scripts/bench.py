@@ -88,7 +88,7 @@ def _make_pdiff(case, symbolic_side):
 
         source = sources.PointSource("bench", "bench", case["vars"], case["vars"], read)
         total = 0.0
-        for values in plan.run(source):
+        for values in plan.run(source, reuse_outputs=True):  # as the CLI runs it
             total += sum(float(np.sum(a)) for a in values.autograd)
         assert plan.summary.exit_code == 0 or not symbolic_side, plan.summary.problems
         return total

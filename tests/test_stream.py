@@ -343,3 +343,23 @@ def test_no_symbolic_leaves_kinks_to_autograd_as_with_at():
     result = _cli("abs(x)", "df/dx", "--grid", "x=-1:1:3", "-f", "csv", "--no-symbolic")
     assert result.exit_code == 0
     assert [float(r["df/dx"]) for r in _csv_rows(result)] == [-1.0, 0.0, 1.0]
+
+
+def test_reused_output_arrays_give_the_answers_of_fresh_ones():
+    """The CLI lets each chunk overwrite the last one's arrays; a smaller last chunk writes into part of them."""
+    expression = sp.sin(X) * Y ** 2 + sp.exp(X * Y / 4)
+    grid = "x=-2:2:37,y=-1:3:29"  # 1073 points: chunks of 400, 400 and 273
+    fresh, reused = [], []
+    for keep, reuse in ((fresh, False), (reused, True)):
+        plan = stream.plan_diff("sin(x) y^2 + exp(x y / 4)", ["d2f/dxdy"], device="cpu")
+        for values in plan.run(sources.grid_source(grid, ["x", "y"]), 400, reuse_outputs=reuse):
+            keep.append((values.chunk.columns["x"].copy(), values.chunk.columns["y"].copy(),
+                         values.autograd[0].copy(), values.exact[0].copy()))
+        assert plan.summary.exit_code == 0 and plan.summary.points == 37 * 29
+    assert [len(k[0]) for k in reused] == [400, 400, 273]
+    for a, b in zip(fresh, reused):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    xs, ys, autograd = (np.concatenate([k[i] for k in reused]) for i in range(3))
+    want = _oracle(expression, (Y, X), list(zip(xs.tolist(), ys.tolist())))
+    np.testing.assert_allclose(autograd, want, rtol=1e-10, atol=1e-12)

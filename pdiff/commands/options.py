@@ -99,7 +99,7 @@ def stream_points(make_plan: Callable, *, at, points, grid, chunk_size, fmt: str
         try:
             if bar:
                 bar.start()
-            for values in plan.run(source, chunk_size):
+            for values in plan.run(source, chunk_size, reuse_outputs=True):  # each chunk is written before the next
                 out.write(writer.chunk(values))
                 if advance:
                     advance(len(values.chunk) if source.total_rows else values.chunk.consumed)
