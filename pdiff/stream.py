@@ -214,7 +214,7 @@ class StreamPlan:
             self.kink_programs = [[lower(u, self.needed) for u in symbolic.kink_arguments(component)]
                                   if symbolic_side else [] for component in self.components]
             # each component's partials as one flat replay of autograd's ops (None: partials_at as is)
-            self.traced = [(program, trace_partials(program, self.needed, self.wrts, self.dtype, self.device))
+            self.traced = [trace_partials(program, self.needed, self.wrts, self.dtype, self.device)
                            for program in self.programs]
         finally:
             outcome = worker.collect(start + timeout) if worker else None
@@ -234,8 +234,8 @@ class StreamPlan:
             try:
                 self.exact_programs[i] = lower(expr, self.needed)
                 # the same replay for the value alone (no partials): buffers reused, no allocation per block
-                self.exact_traced[i] = (self.exact_programs[i], trace_partials(
-                    self.exact_programs[i], self.needed, [()], self.exact_dtype, self.device))
+                self.exact_traced[i] = trace_partials(self.exact_programs[i], self.needed, [()], self.exact_dtype,
+                                                      self.device)
                 summary.exact = True
             except UnsupportedError as exc:
                 summary.note = f"the derivative cannot be evaluated numerically: {exc}"
@@ -251,8 +251,8 @@ class StreamPlan:
         per_component = len(self.wrts)
         for c, program in enumerate(self.programs):
             autos = [outputs[c * per_component + p][0][rows] for p in range(per_component)]
-            traced_of, traced = self.traced[c]
-            if traced is not None and traced_of is program:
+            traced = self.traced[c]
+            if traced is not None:
                 traced(columns, deadline, out=autos)  # straight into the output arrays
             else:
                 for auto, value in zip(autos, partials_at(program, columns, self.wrts, deadline)):
@@ -266,8 +266,8 @@ class StreamPlan:
                     continue
                 with torch.no_grad():
                     exact = exact_out[rows]
-                    traced_of, traced = self.exact_traced[t] or (None, None)
-                    if traced is not None and traced_of is program_t:
+                    traced = self.exact_traced[t]
+                    if traced is not None:
                         traced(exact_columns, out=[exact])
                     else:
                         exact.copy_(torch.broadcast_to(program_t(exact_columns), (size,)))
