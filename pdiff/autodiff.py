@@ -201,6 +201,7 @@ def _recorder_class():
             self.ops: list[tuple] = []  # (func, args, kwargs) with tensors as _Refs
             self.values: list[torch.Tensor] = []  # each op's result in the recording
             self.constants: list[torch.Tensor] = []
+            self.scalars: dict[tuple, _Ref] = {}
             self.known: dict[tuple, _Ref] = {}
             self.keep: list[torch.Tensor] = list(columns)
             for i, column in enumerate(columns):
@@ -210,9 +211,20 @@ def _recorder_class():
             key = _storage_key(t)
             if key not in self.known:
                 self.keep.append(t)
-                self.constants.append(t.detach().clone())
-                self.known[key] = _Ref("const", len(self.constants) - 1)
+                # equal scalar constants are one constant (each lowered program has its own tensor(2.)), so
+                # the ops that use them are repeated subexpressions
+                if t.dim() == 0:
+                    by_value = (t.dtype, t.device, t.detach().cpu().numpy().tobytes())
+                    if by_value not in self.scalars:
+                        self.scalars[by_value] = self.constant(t)
+                    self.known[key] = self.scalars[by_value]
+                else:
+                    self.known[key] = self.constant(t)
             return self.known[key]
+
+        def constant(self, t: torch.Tensor) -> _Ref:
+            self.constants.append(t.detach().clone())
+            return _Ref("const", len(self.constants) - 1)
 
         def template(self, value):
             if isinstance(value, torch.Tensor):
@@ -497,16 +509,23 @@ def _is_one(value: torch.Tensor) -> bool:
 
 def trace_partials(function: Callable[[dict[str, torch.Tensor]], torch.Tensor], names: Sequence[str],
                    partials: Sequence[tuple[str, ...]], dtype: torch.dtype = torch.float64,
-                   device: torch.device | str = "cpu") -> TracedPartials | None:
+                   device: torch.device | str = "cpu",
+                   values: Sequence[Callable[[dict[str, torch.Tensor]], torch.Tensor]] = ()) -> TracedPartials | None:
     """partials_at(function, ·, partials) recorded once and simplified; None when the recording cannot be
-    replayed faithfully (the caller then stays with partials_at). Costs a few ms per hundred aten ops."""
+    replayed faithfully (the caller then stays with partials_at). Costs a few ms per hundred aten ops.
+
+    `values`: more functions whose plain values are recorded in the same replay, as outputs after the partials.
+    An op they share with the partials (the same aten op on the same operands: cos(y) in autograd's formula for
+    sin(y) and in the symbolic derivative) is computed once; every value is still checked bitwise against eager."""
     device = torch.device(device)
     try:
-        traced = _trace(function, list(names), partials, dtype, device)
+        traced = _trace(function, list(names), partials, dtype, device, values)
         generator = torch.Generator().manual_seed(0)
         columns = {name: (torch.rand(CHECK_ROWS, generator=generator, dtype=torch.float64) * 4 - 2).to(device, dtype)
                    for name in names}
         expected = partials_at(function, columns, partials)
+        with torch.no_grad():
+            expected += [value(columns) for value in values]
         got = traced(columns)
     except Exception:  # noqa: BLE001  whatever the recording or the replay cannot do, eager partials_at still can
         return None
@@ -517,13 +536,15 @@ def trace_partials(function: Callable[[dict[str, torch.Tensor]], torch.Tensor], 
     return traced
 
 
-def _trace(function, names, partials, dtype, device) -> TracedPartials:
+def _trace(function, names, partials, dtype, device, values=()) -> TracedPartials:
     generator = torch.Generator().manual_seed(1)
     columns = [(torch.rand(TRACE_ROWS, generator=generator, dtype=torch.float64) + 0.5).to(device, dtype)
                for _ in names]
     recorder = _recorder_class()(columns)
     with recorder:
         results = partials_at(function, dict(zip(names, columns)), partials)
+        with torch.no_grad():
+            results += [torch.broadcast_to(value(dict(zip(names, columns))), (TRACE_ROWS,)) for value in values]
     try:
         outputs = [recorder.known[_storage_key(r)] for r in results]
     except KeyError:

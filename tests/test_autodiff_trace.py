@@ -57,6 +57,26 @@ def test_replay_matches_sympy(case, n):
         np.testing.assert_allclose(g.numpy(), want, rtol=1e-9, atol=1e-12, err_msg=f"{case} {wrt}")
 
 
+@pytest.mark.parametrize("case", ["d3f/dx2dy", "mixed orders"])
+def test_values_replayed_with_the_partials_match_sympy_and_share_their_work(case):
+    """Plain values (the exact column's derivative, lowered from SymPy) recorded in the partials' replay."""
+    text, names, wrts = CASES[case]
+    symbols = [sp.Symbol(name, real=True) for name in names]
+    derivatives = [sp.diff(parse(text), *(symbols[names.index(v)] for v in wrt)) for wrt in wrts]
+    programs = [lower(d, names) for d in derivatives]
+    both = trace_partials(lower(parse(text), names), names, wrts, values=programs)
+    assert both is not None
+    alone = [trace_partials(lower(parse(text), names), names, wrts)]
+    alone += [trace_partials(program, names, [()]) for program in programs]
+    assert len(both.ops) < sum(len(traced.ops) for traced in alone)  # sin, cos, exp... once, not once per side
+    columns = _points(names, (1 << 15) + 3, seed=11)
+    got = both({name: torch.from_numpy(c) for name, c in columns.items()})
+    assert len(got) == 2 * len(wrts)
+    want = _oracle(text, names, wrts, columns)
+    for g, w in zip(got, want + want):  # the partials, then the values of their derivatives
+        np.testing.assert_allclose(g.numpy(), w, rtol=1e-9, atol=1e-12)
+
+
 def test_replay_is_reusable_across_sizes_and_calls():
     text, names, wrts = CASES["d3f/dx2dy"]
     traced = trace_partials(lower(parse(text), names), names, wrts)
@@ -132,7 +152,8 @@ def test_stream_uses_the_replay_and_agrees_with_sympy(case):
     text, names, wrts = CASES[case]
     plan = stream.StreamPlan([parse(text)], [("/".join(w), w) for w in wrts], variables=names, device="cpu")
     assert all(traced is not None for traced in plan.traced)
-    assert all(traced is not None for traced in plan.exact_traced)
+    # every exact column is replayed together with the partials (their common sin, cos and exp computed once)
+    assert plan.shared == [list(range(len(wrts)))]
     n = (1 << 15) * 2 + 5 if case != "hessian10" else 3000
     columns = _points(names, n, seed=7)
     autograd = [[] for _ in wrts]

@@ -165,11 +165,26 @@ def test_non_finite_exits_1_and_names_the_line():
     assert result.stdout.splitlines()[2].startswith("0,inf,inf,")
 
 
+@pytest.mark.parametrize("bad_row", [0, (1 << 15) + 7, (1 << 16) - 1])
+def test_a_non_finite_value_in_any_block_of_a_chunk_is_counted(bad_row):
+    """A chunk runs as blocks; a nan in the second block was once lost when the blocks' maxima were merged."""
+    n = 1 << 16  # one chunk of two blocks
+    x = np.linspace(1.0, 2.0, n)
+    x[bad_row] = -1.0  # sqrt(-1): no value, no derivative
+    source = sources.PointSource("test", "test", ["x"], ["x"], lambda size: iter([sources.Chunk(0, n, {"x": x})]))
+    plan = stream.plan_diff("sqrt(x)", ["df/dx"], device="cpu")
+    list(plan.run(source, n))
+    target = plan.summary.targets[0]
+    assert target.non_finite == 1 and plan.summary.exit_code == 1
+    assert target.first_non_finite == f"test row {bad_row + 1}"
+
+
 def test_disagreement_is_counted_and_exits_1():
     source = sources.grid_source("x=0:1:11", ["x"])
     plan = stream.plan_diff("x^2", ["df/dx"], device="cpu")
     plan.exact_programs[0] = lambda columns: columns["x"] * 2 + (columns["x"] > 0.55)  # wrong past 0.55
-    plan.exact_traced[0] = None  # the replay of the right program would hide the swap
+    # replays recorded from the right program (alone, or shared with the partials) would hide the swap
+    plan.exact_traced[0], plan.traced[0], plan.shared[0] = None, None, []
     list(plan.run(source, 4))
     target = plan.summary.targets[0]
     assert target.disagree == 5
