@@ -300,7 +300,10 @@ def _json_record(line: str, where: str) -> dict:
     try:
         record = orjson.loads(line)  # ~4x json.loads; strict JSON (NaN and Infinity are not JSON)
     except ValueError as exc:  # orjson.JSONDecodeError is json's, with .msg
-        raise PointError(f"{where}: not valid JSON ({exc.msg})") from None
+        try:  # Python's json reads NaN and Infinity, so a variable there gets "not a finite number"
+            record = json.loads(line)
+        except ValueError:
+            raise PointError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(record, dict):
         raise PointError(f"{where}: expected a JSON object like {{\"x\": 1, \"y\": 2}}")
     return record

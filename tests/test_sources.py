@@ -88,6 +88,8 @@ def test_jsonl_values_extras_and_errors(tmp_path):
         ('{"x": 1, "y": 2}\n{"x": 1, "y": "2"}\n', r'line 2: y = "2" is not a number'),
         ('{"x": 1, "y": 2}\n{"x": 1, "y": true}\n', r"line 2: y = true is not a number"),
         ('{"x": 1, "y": 2}\n{"x": 1, "y": 2\n', r"line 2: not valid JSON"),
+        ('{"x": 1, "y": 2}\n{"x": NaN, "y": 2}\n', r"line 2: x = nan is not a finite number"),
+        ('{"x": 1, "y": -Infinity}\n', r"line 1: y = -inf is not a finite number"),
         ('{"x": 1, "y": 2}\n[1, 2]\n', r"line 2: expected a JSON object"),
         ('{"x": 1}\n', r"line 1: no value for y"),
     ]:
