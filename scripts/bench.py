@@ -3,6 +3,8 @@
 
     python scripts/bench.py                          # N = 1e4, 1e6, 1e7; all cases; the CLI on a 1e6-row CSV
     python scripts/bench.py --sizes 1e4,1e5 --cli-rows 1e5   # a quick run
+    python scripts/bench.py --device cuda --sizes 1e6,1e8 --methods pdiff,pdiff-ad,torch-vmap --cli-rows ''
+                                                     # GPU throughput (points stream from host memory)
 
 Each (case, method, N) runs in a fresh subprocess, so "peak" is that process's peak RSS (imports included)
 and "Δpeak" the growth over its RSS after imports and set-up. Every method sees the same points: one block of
@@ -67,13 +69,13 @@ def _sympy(case):
     return expr, symbols
 
 
-def _make_pdiff(case, symbolic_side):
+def _make_pdiff(case, symbolic_side, device):
     import numpy as np
 
     from pdiff import sources, stream
 
     expr, _ = _sympy(case)
-    plan = stream.StreamPlan([expr], case["partials"], variables=case["vars"], device="cpu", timeout=600,
+    plan = stream.StreamPlan([expr], case["partials"], variables=case["vars"], device=device, timeout=600,
                              symbolic_side=symbolic_side)
 
     def evaluate(columns, reps):
@@ -122,7 +124,7 @@ def _nested(grad, function, wrt, names):
     return function
 
 
-def _make_torch_vmap(case):
+def _make_torch_vmap(case, device):
     import sympy as sp
     import torch
     from torch.func import grad, hessian, vmap
@@ -141,7 +143,7 @@ def _make_torch_vmap(case):
             return [f(*args) for f in functions]
 
     def evaluate(columns, reps):
-        args = [torch.from_numpy(columns[v]) for v in case["vars"]]
+        args = [torch.from_numpy(columns[v]).to(device) for v in case["vars"]]  # once: the points stay there
         total = 0.0
         for _ in range(reps):
             total += sum(float(t.sum()) for t in batch(args))
@@ -212,8 +214,10 @@ def _make_loop(case):
     return evaluate
 
 
-MAKERS = {"pdiff": lambda c: _make_pdiff(c, True), "pdiff-ad": lambda c: _make_pdiff(c, False),
-          "sympy-numpy": _make_sympy_numpy, "torch-vmap": _make_torch_vmap, "jax": _make_jax, "loop": _make_loop}
+# (case, device) → evaluate(columns, reps); sympy-numpy, jax (a CPU build here) and loop run on the CPU whatever --device
+MAKERS = {"pdiff": lambda c, d: _make_pdiff(c, True, d), "pdiff-ad": lambda c, d: _make_pdiff(c, False, d),
+          "sympy-numpy": lambda c, d: _make_sympy_numpy(c), "torch-vmap": _make_torch_vmap,
+          "jax": lambda c, d: _make_jax(c), "loop": lambda c, d: _make_loop(c)}
 
 
 def _status_mb(field: str) -> float:
@@ -224,7 +228,7 @@ def _status_mb(field: str) -> float:
     return int(line.split()[1]) / 1024
 
 
-def measure(case_name: str, method: str, n: int, repeat: int) -> dict:
+def measure(case_name: str, method: str, n: int, repeat: int, device: str = "cpu") -> dict:
     """Runs inside the child process: set-up, warm-up, then the timed evaluation of N points."""
     sys.path.insert(0, ROOT)
     import numpy as np  # noqa: F401
@@ -232,7 +236,7 @@ def measure(case_name: str, method: str, n: int, repeat: int) -> dict:
 
     case = CASES[case_name]
     started = time.perf_counter()
-    evaluate = MAKERS[method](case)
+    evaluate = MAKERS[method](case, device)
     block = min(n, BLOCK) if method != "loop" else min(n, LOOP_POINTS)
     columns = _points(case, block)
     evaluate(_points(case, min(block, 1024)), 1)  # warm-up: JIT compilation, caches
@@ -334,7 +338,8 @@ def _machine() -> str:
         jax_version = jax.__version__
     except ImportError:
         jax_version = "not installed"
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return (f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
             f"numpy {numpy.__version__}, jax {jax_version}, Python {platform.python_version()}, "
             f"load average {os.getloadavg()[0]:.2f} at start")
 
@@ -349,12 +354,13 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(MAKERS))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cli-rows", default="1e6", help="CSV sizes for the whole-process runs ('' for none)")
+    parser.add_argument("--device", default="cpu", help="where pdiff and torch-vmap run (cpu, cuda)")
     parser.add_argument("--json", help="also write the raw results here")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        case, method, n, repeat = args.child
-        print(json.dumps(measure(case, method, int(n), int(repeat))))
+        case, method, n, repeat, device = args.child
+        print(json.dumps(measure(case, method, int(n), int(repeat), device)))
         return
 
     try:
@@ -370,15 +376,15 @@ def main() -> None:
     results = []
     for case in args.cases.split(","):
         print(f"## {case}: {CASES[case]['expr']} ({len(CASES[case]['partials'])} partials per point)")
-        print(f"{'N':>10} {'method':<12} {'eval s':>10} {'x pdiff':>8} {'peak MB':>8} {'Δpeak MB':>9} "
-              f"{'setup s':>8}  checksum")
+        print(f"{'N':>10} {'method':<12} {'eval s':>10} {'x pdiff':>8} {'Mpts/s':>8} {'peak MB':>8} "
+              f"{'Δpeak MB':>9} {'setup s':>8}  checksum")
         for n in sizes:
             if case == "hessian10" and n > args.hessian_max_n:
                 continue
             rows = []
             for method in methods:
-                done = subprocess.run([sys.executable, __file__, "--child", case, method, str(n), str(args.repeat)],
-                                      capture_output=True, text=True)
+                done = subprocess.run([sys.executable, __file__, "--child", case, method, str(n), str(args.repeat),
+                                       args.device], capture_output=True, text=True)
                 if done.returncode != 0:
                     print(f"{n:>10} {method:<12} failed: {done.stderr.strip().splitlines()[-1:]}")
                     continue
@@ -391,8 +397,9 @@ def main() -> None:
                          " ok" if abs(r["checksum"] - oracle["checksum"]) <= 1e-9 * max(1.0, abs(oracle["checksum"]))
                          else " MISMATCH")
                 mark = "~" if r["extrapolated"] else " "
-                print(f"{n:>10} {r['method']:<12} {mark}{r['seconds']:>9.4f} {ratio:>8.2f} {r['peak_mb']:>8.0f} "
-                      f"{r['delta_mb']:>9.0f} {r['setup']:>8.2f}  {r['checksum']:.10g}{agree}")
+                print(f"{n:>10} {r['method']:<12} {mark}{r['seconds']:>9.4f} {ratio:>8.2f} "
+                      f"{n / r['seconds'] / 1e6:>8.1f} {r['peak_mb']:>8.0f} {r['delta_mb']:>9.0f} {r['setup']:>8.2f}  "
+                      f"{r['checksum']:.10g}{agree}")
                 results.append(r)
         print()
     cli = []
