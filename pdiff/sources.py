@@ -340,6 +340,18 @@ def _structured_columns(name: str, names: Sequence[str], variables: list[str],
     return PointSource(name, kind, list(names), variables, read, total_rows=size, close=close)
 
 
+def array_source(columns: dict[str, np.ndarray], variables: Sequence[str], name: str = "arrays") -> PointSource:
+    """Points already in memory, for library callers: one 1-D array per column, all of one length (columns that
+    are not variables are carried through as extras, as a file's are)."""
+    arrays = {key: np.asarray(values) for key, values in columns.items()}
+    shapes = {values.shape for values in arrays.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        raise PointError(f"{name}: the columns must be 1-D arrays of one length (got shapes "
+                         f"{', '.join(f'{key} {values.shape}' for key, values in arrays.items())})")
+    size = next(iter(shapes))[0]
+    return _structured_columns(name, list(arrays), list(variables), arrays.__getitem__, size, lambda: None, "arrays")
+
+
 def _npy_source(stream: BinaryIO, name: str, variables: list[str]) -> PointSource:
     try:
         if isinstance(stream, io.BufferedReader) and hasattr(stream, "fileno") and name != "stdin":

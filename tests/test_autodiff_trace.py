@@ -136,17 +136,6 @@ def test_deadline_is_kept_by_partials_at_and_by_the_replay():
     np.testing.assert_allclose(value.numpy(), want, rtol=1e-9, atol=1e-12)
 
 
-def _source(names, columns, chunk_rows):
-    n = len(next(iter(columns.values())))
-
-    def read(size):
-        for start in range(0, n, size):
-            stop = min(n, start + size)
-            yield sources.Chunk(start, stop - start, {v: c[start:stop] for v, c in columns.items()})
-
-    return sources.PointSource("test", "test", names, names, read)
-
-
 @pytest.mark.parametrize("case", ["d2f/dxdy", "d3f/dx2dy", "hessian10"])
 def test_stream_uses_the_replay_and_agrees_with_sympy(case):
     text, names, wrts = CASES[case]
@@ -158,7 +147,7 @@ def test_stream_uses_the_replay_and_agrees_with_sympy(case):
     columns = _points(names, n, seed=7)
     autograd = [[] for _ in wrts]
     exact = [[] for _ in wrts]
-    for values in plan.run(_source(names, columns, 1 << 16)):
+    for values in plan.run(sources.array_source(columns, names, name="test")):
         for t in range(len(wrts)):
             autograd[t].append(values.autograd[t])
             exact[t].append(values.exact[t])
@@ -172,7 +161,7 @@ def test_stream_stops_at_its_timeout_with_the_replay():
     text, names, wrts = CASES["d3f/dx2dy"]
     plan = stream.StreamPlan([parse(text)], [("d3f/dx2dy", wrts[0])], variables=names, device="cpu")
     plan.timeout = 1e-9  # every chunk is past its deadline before its first block
-    list(plan.run(_source(names, _points(names, 1000), 1 << 16)))
+    list(plan.run(sources.array_source(_points(names, 1000), names, name="test")))
     assert not plan.summary.finished
     assert "ran past --timeout" in plan.summary.targets[0].note
 

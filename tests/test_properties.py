@@ -237,8 +237,7 @@ def test_stream_exact_column_matches_sympy(gen, pts):
         reject()
     plan = stream.StreamPlan([parsed], STREAMED, variables=["x", "y"], device="cpu", timeout=20)
     columns = {"x": np.array([p[0] for p in pts]), "y": np.array([p[1] for p in pts])}
-    source = sources.PointSource("test", "test", ["x", "y"], ["x", "y"],
-                                 lambda size: iter([sources.Chunk(0, len(pts), columns)]))
+    source = sources.array_source(columns, ["x", "y"])
     (values,) = list(plan.run(source))
     compared = 0
     for t, (_, wrt) in enumerate(STREAMED):

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pdiff.errors import PointError
-from pdiff.sources import grid_source, open_points, parse_grid
+from pdiff.sources import array_source, grid_source, open_points, parse_grid
 
 
 def _write(tmp_path, name: str, text: str):
@@ -195,3 +195,21 @@ def test_jsonl_extras_keep_json_values(tmp_path):
     path = _write(tmp_path, "p.jsonl", json.dumps({"x": 1, "meta": {"a": [1, None]}}) + "\n")
     chunks, _ = _all(open_points(path, ["x"]))
     assert chunks[0].extras() == {"meta": [{"a": [1, None]}]}
+
+
+def test_arrays_in_memory_stream_like_a_file():
+    x = np.linspace(0.0, 1.0, 7)
+    source = array_source({"x": x, "y": np.arange(7), "tag": np.array(list("abcdefg"))}, ["x", "y"])
+    chunks, columns = _all(source, size=3)
+    assert columns["x"].tolist() == x.tolist() and columns["y"].tolist() == list(range(7))
+    assert [c.extras()["tag"] for c in chunks] == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
+    assert chunks[2].where(0) == "row 7"
+    for columns_, message in [
+        ({"x": x}, r"arrays: no column for y \(columns: x\)"),
+        ({"x": x, "y": np.arange(6)}, r"arrays: the columns must be 1-D arrays of one length"),
+        ({"x": x.reshape(7, 1), "y": x.reshape(7, 1)}, r"1-D arrays"),
+        ({"x": x, "y": np.array(["1"] * 7)}, r"column y holds <U1, not numbers"),
+        ({"x": np.array([1.0, np.inf]), "y": np.zeros(2)}, r"arrays row 2: x = inf is not a finite number"),
+    ]:
+        with pytest.raises(PointError, match=message):
+            _all(array_source(columns_, ["x", "y"]))

@@ -171,7 +171,7 @@ def test_a_non_finite_value_in_any_block_of_a_chunk_is_counted(bad_row):
     n = 1 << 16  # one chunk of two blocks
     x = np.linspace(1.0, 2.0, n)
     x[bad_row] = -1.0  # sqrt(-1): no value, no derivative
-    source = sources.PointSource("test", "test", ["x"], ["x"], lambda size: iter([sources.Chunk(0, n, {"x": x})]))
+    source = sources.array_source({"x": x}, ["x"], name="test")
     plan = stream.plan_diff("sqrt(x)", ["df/dx"], device="cpu")
     list(plan.run(source, n))
     target = plan.summary.targets[0]
