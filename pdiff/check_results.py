@@ -59,6 +59,8 @@ class CheckReport:
     checked_points: int  # points where both sides were defined and compared
     reason: str  # one line: why this verdict
     notes: tuple[str, ...] = field(default=())
+    read_as: str = ""  # the expression as read, in pdiff's own notation (parses back to the same expression)
+    answer_read_as: str = ""  # the answer as read, likewise
 
     @property
     def exit_code(self) -> ExitCode:

@@ -53,6 +53,8 @@ class DiffReport:
     tolerance: tuple[float, float]  # (rtol, atol) used for agreement
     results: tuple[DiffResult, ...]
     problems: tuple[str, ...] = field(default=())  # one line each: what went wrong and where
+    read_as: str = ""  # how the input was read, in pdiff's own notation (parses back to the same expression)
+    notes: tuple[str, ...] = ()  # how the reader resolved the input (`xy` read as x*y), shown to the user
 
     @property
     def exit_code(self) -> ExitCode:
@@ -94,6 +96,8 @@ class TensorReport:
     tolerance: tuple[float, float]
     results: tuple[TensorResult, ...]
     problems: tuple[str, ...] = ()
+    read_as: str = ""  # how the input was read, in pdiff's own notation (parses back to the same expression)
+    notes: tuple[str, ...] = ()  # how the reader resolved the input (`xy` read as x*y), shown to the user
 
     @property
     def exit_code(self) -> ExitCode:
