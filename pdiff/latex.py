@@ -10,7 +10,10 @@ parser's limits for both spellings, and never evaluates anything.
 How LaTeX is read (math-mode conventions, documented in the README):
 - letters written together are separate variables multiplied (`xy` is x·y); a multi-letter name is written
   `\\mathrm{rate}`, `\\operatorname{rate}` or as a Greek command (`\\theta`); a run of letters that is exactly a
-  function name (`sin x`) is that function; `x_1`, `x_{12}` are the variables x_1, x_12;
+  function name (`sin x`) is that function; `x_1`, `x_{12}` are the variables x_1, x_12; a name directly before
+  a bracket is a product too (`\\theta(x+y)`, `x_1(x+1)`), never a call;
+- `2.5E2`, `1e-3` are numbers (exact: 250, 1/1000), `3e5x` is 300000·x, but `2e^{x}` and `2e` are 2·e^x, 2·e;
+  a number right after a number (`1.1.1`, `1..2`) is a malformed number, not a product;
 - `\\frac{a}{b}`, `\\dfrac`, `\\tfrac`, `\\frac12`; `\\sqrt{x}`, `\\sqrt[3]{x}` (the real cube root), `\\sqrt[n]{x}`;
 - `^{...}` and `^2` (one character: `x^23` is x²·3); `e^{3x}` is exp(3x); `\\pi`; `\\cdot`, `\\times`, `\\div`;
 - `\\sin^2 x` is (sin x)², `\\sin^{-1} x` is arcsin x (likewise for every trig and hyperbolic function);
@@ -19,7 +22,12 @@ How LaTeX is read (math-mode conventions, documented in the README):
 - `\\left( \\right)`, `\\big(`, `[ ]` and `{ }` group; `|x|`, `\\left| x \\right|`, `\\lvert x \\rvert` are |x|;
   spacing (`\\,`, `\\;`, `\\quad`) is ignored; anything else (`\\int`, `\\infty`, `=`) is an input error.
 - a partial written `\\frac{\\partial^2 f}{\\partial x \\partial y}` or `\\frac{d}{dx}` becomes `d^2f/dxdy`
-  (partial_to_plain, used by `pdiff check`).
+  (partial_to_plain, used by `pdiff check`);
+- a derivative operator in front (`\\frac{d}{dx} \\left[ ... \\right]`, `\\frac{\\partial}{\\partial x} x^2 y`) is split
+  off by split_operator (it applies to a bracket spanning the whole rest, or to the whole rest);
+  anywhere else, and `\\frac{dy}{dx}` or `\\partial` in an expression, is an input error, not the algebra d/(d·x).
+
+Text is LaTeX (is_latex) only when plain input could not hold it: a backslash or `^{`/`_{`; `|x|` is plain too.
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ from __future__ import annotations
 import re
 
 from pdiff.errors import LimitError, ParseError
+from pdiff.vocabulary import FUNCTION_NAMES, GREEK
 
+MAX_LENGTH = 20_000  # characters, as pdiff.parse (not imported from there: pdiff.parse imports this module)
 MAX_DEPTH = 100  # nesting of groups (each costs several Python frames); pdiff.parse bounds the result again
 
 # math-mode commands that stand for a function pdiff knows (its own name unless mapped)
@@ -38,12 +48,6 @@ _FUNCTION_COMMANDS = {
 }
 _RENAMED = {"lg": "log10", "arccot": "acot", "arcsec": "asec", "arccsc": "acsc"}
 _INVERTIBLE = {"sin", "cos", "tan", "cot", "sec", "csc", "sinh", "cosh", "tanh", "coth", "sech", "csch"}
-_GREEK = {
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota",
-    "kappa", "lambda", "mu", "nu", "xi", "rho", "varrho", "sigma", "varsigma", "tau", "upsilon", "phi",
-    "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Upsilon", "Phi",
-    "Psi", "Omega",
-}
 _SPACES = {",", ";", ":", "!", " ", "quad", "qquad", "displaystyle", "textstyle", "limits", "nolimits"}
 _TIMES = {"cdot", "times", "ast"}
 _SIZES = {"big", "Big", "bigg", "Bigg", "bigl", "Bigl", "biggl", "Biggl", "bigr", "Bigr", "biggr", "Biggr",
@@ -59,23 +63,26 @@ _BARE_STOP_COMMANDS = {"cdot", "times", "ast", "div", "right", "rvert", "rVert",
 
 _TOKEN = re.compile(r"""
     (?P<command>\\(?:[A-Za-z]+|.))
-  | (?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)
+  | (?P<number>(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<letter>[A-Za-z])
   | (?P<space>\s+)
   | (?P<symbol>[{}^_+\-*/(),\[\]|=!'<>&~.])
 """, re.VERBOSE | re.DOTALL)
-_DETECT = re.compile(r"\\|[\^_]\s*\{|\|")
+# only what plain input cannot hold: `|x|` is plain notation too, so bars alone do not make text LaTeX
+_DETECT = re.compile(r"\\|[\^_]\s*\{")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# `\frac{d}{dx}`, `\frac{dy}{dx}` as translated fragments (joined by spaces): a derivative, not d/(d·x)
+_POWER = r"(?: \^ \( [0-9]+ \))?"
+_DERIVATIVE_TOP = re.compile(rf"d{_POWER}(?: [A-Za-z][A-Za-z0-9_]*)?")
+_DERIVATIVE_BOTTOM = re.compile(rf"d [A-Za-z][A-Za-z0-9_]*{_POWER}(?: d [A-Za-z][A-Za-z0-9_]*{_POWER})*")
+DERIVATIVE_HERE = ("a derivative goes first, in front of the whole expression in brackets "
+                   "(\\frac{d}{dx}\\left[ ... \\right]), or as the PARTIAL argument; "
+                   "it cannot be part of an expression")
 
 
 def is_latex(text: str) -> bool:
-    """True when text is evidently LaTeX: a backslash, `^{`/`_{` braces or `|x|` (none is valid plain input)."""
+    """True when text is evidently LaTeX: a backslash or `^{`/`_{` braces (neither is valid plain input)."""
     return bool(_DETECT.search(text))
-
-
-def _function_names() -> set[str]:
-    from pdiff.parse import FUNCTIONS  # imported here: pdiff.parse imports this module lazily too
-
-    return set(FUNCTIONS)
 
 
 class _Tokens:
@@ -90,6 +97,10 @@ class _Tokens:
                 what = f"unsupported character {char!r}" + (f" (U+{ord(char):04X})" if not char.isascii() else "")
                 raise ParseError(f"{what} in LaTeX", text, pos)
             kind = match.lastgroup
+            previous = self.items[-1] if self.items else None
+            if (previous and previous[0] == "number" and previous[2] + len(previous[1]) == pos
+                    and (kind == "number" or match.group() == ".")):
+                raise ParseError("malformed number", text, pos)  # 1.1.1 and 1..2 are typos, not products
             if kind != "space" and not (kind == "symbol" and match.group() == "~"):
                 self.items.append((kind, match.group(), pos))
             pos = match.end()
@@ -106,6 +117,13 @@ class _Tokens:
                              self.text, len(self.text))
         self.pos += 1
         return token
+
+    def first_character(self, token: tuple[str, str, int]) -> str:
+        """TeX takes one character as an argument (`x^23` is x²·3): the rest of the number token goes back."""
+        if len(token[1]) > 1:
+            rest = _Tokens(token[1][1:]).items  # `2e5` leaves the letter e and the number 5
+            self.items[self.pos:self.pos] = [(kind, text, column + token[2] + 1) for kind, text, column in rest]
+        return token[1][0]
 
     def at(self, text: str) -> bool:
         token = self.peek()
@@ -125,7 +143,7 @@ class _Translator:
 
     def __init__(self, text: str):
         self.tokens = _Tokens(text)
-        self.functions = _function_names()
+        self.functions = FUNCTION_NAMES
         self.depth = 0
 
     # ---- sequences and groups
@@ -171,11 +189,7 @@ class _Translator:
             return self.group()
         if token[0] == "number":
             self.tokens.next()
-            digits = token[1]
-            if len(digits) > 1:  # TeX takes one character: x^23 is x^2 3
-                self.tokens.items.insert(self.tokens.pos, ("number", digits[1:], token[2] + 1))
-                digits = digits[0]
-            return ["(", digits, ")"]
+            return ["(", self.tokens.first_character(token), ")"]
         if token[0] == "letter":
             self.tokens.next()
             return ["(", self.letter_name(token[1]), ")"]
@@ -195,18 +209,16 @@ class _Translator:
             if token[0] == "letter":
                 return token[1]
             if token[0] == "number":
-                if len(token[1]) > 1:
-                    self.tokens.items.insert(self.tokens.pos, ("number", token[1][1:], token[2] + 1))
-                return token[1][0]
-            if token[0] == "command" and token[1][1:] in _GREEK:
+                return self.tokens.first_character(token)
+            if token[0] == "command" and token[1][1:] in GREEK:
                 return token[1][1:]
             raise self.tokens.error(f"expected a letter or digit, got {token[1]!r}", token)
         parts = []
         while not self.tokens.at("}"):
             part = self.tokens.next()
-            if part[0] in ("letter", "number") and "." not in part[1]:
+            if part[0] == "letter" or (part[0] == "number" and part[1].isalnum()):
                 parts.append(part[1])
-            elif part[0] == "command" and part[1][1:] in _GREEK:
+            elif part[0] == "command" and part[1][1:] in GREEK:
                 parts.append(part[1][1:])
             elif not (part[0] == "command" and part[1][1:] in _SPACES):
                 raise self.tokens.error(f"a name may hold only letters and digits, not {part[1]!r}", part)
@@ -352,6 +364,9 @@ class _Translator:
         if name in ("frac", "dfrac", "tfrac"):
             numerator = self.argument()
             denominator = self.argument()
+            if (_DERIVATIVE_TOP.fullmatch(" ".join(numerator[1:-1]))
+                    and _DERIVATIVE_BOTTOM.fullmatch(" ".join(denominator[1:-1]))):
+                raise self.tokens.error(DERIVATIVE_HERE, token)
             return ["(", *numerator, "/", *denominator, ")"]
         if name == "sqrt":
             index = None
@@ -366,7 +381,7 @@ class _Translator:
             return ["(", *radicand, "^", "(", "1", "/", "(", *index, ")", ")", ")"]
         if name == "pi":
             return ["pi"]
-        if name in _GREEK:
+        if name in GREEK:
             return [self.letter_name(name)]
         if name in _FUNCTION_COMMANDS:
             return self.function(name, token)
@@ -374,6 +389,8 @@ class _Translator:
             word = self.plain_name()
             if len(word) > 1 and word in self.functions:
                 return self.function(word, token)
+            if name == "operatorname" and self.tokens.peek() and self.tokens.peek()[1] in ("(", "\\left"):
+                raise self.tokens.error(f"unknown function {word!r}", token)  # an operator applied, not a name
             return [self.letter_name(word)]
         if name == "left":
             return self.delimited(token)
@@ -383,7 +400,9 @@ class _Translator:
             return ["(abs(", *self.closed(token, ("\\rvert", "\\rVert"), token[1], bar=True), "))"]
         if name in ("{", "lbrace"):
             return ["(", *self.closed(token, ("\\}", "\\rbrace"), token[1]), ")"]
-        if name in ("infty", "int", "sum", "prod", "lim", "partial", "nabla", "mathrm d"):
+        if name == "partial":
+            raise self.tokens.error(DERIVATIVE_HERE, token)
+        if name in ("infty", "int", "sum", "prod", "lim", "nabla"):
             raise self.tokens.error(f"\\{name} is not supported in an expression", token)
         raise self.tokens.error(f"unsupported LaTeX command \\{name}", token)
 
@@ -410,7 +429,12 @@ class _Translator:
             raise self.tokens.error(f"unmatched {self.tokens.peek()[1]!r}")
         if not out:
             raise ParseError("empty expression")
-        return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", " ".join(f for f in out if f)))
+        out = [f for f in out if f]
+        # a variable right before a bracket is a product (`\theta(x+y)`), but plain text reads `theta (` as a call:
+        # bracketing the name keeps it a product, with the precedence of `x (x+y)`
+        out = [f"({f})" if _NAME.fullmatch(f) and f not in self.functions and following.startswith("(") else f
+               for f, following in zip(out, [*out[1:], ""])]
+        return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", " ".join(out)))
 
 
 def _ends_operand(fragment: str) -> bool:
@@ -419,8 +443,6 @@ def _ends_operand(fragment: str) -> bool:
 
 def to_plain(text: str) -> str:
     """Translate LaTeX into pdiff's plain expression text (raises ParseError with the LaTeX position)."""
-    from pdiff.parse import MAX_LENGTH
-
     if len(text) > MAX_LENGTH:
         raise LimitError(f"expression longer than {MAX_LENGTH} characters")
     text = text.strip()
@@ -457,13 +479,81 @@ def partial_to_plain(text: str) -> str:
     denominator, pos = _braced(spec, pos)
     if spec[pos:].strip():
         raise ParseError("unexpected text after a LaTeX partial derivative", spec, pos)
+    return f"{_partial_part(numerator, text)}/{_partial_part(denominator, text)}"
 
-    def plain(part: str) -> str:
-        part = re.sub(r"\\partial|\\mathrm\s*\{\s*d\s*\}|\\mathrm\s+d|\\operatorname\s*\{\s*d\s*\}", " d ", part)
-        part = re.sub(r"\\([,;:! ]|quad)", " ", part)
-        part = re.sub(r"\\(" + "|".join(sorted(_GREEK, key=len, reverse=True)) + r")(?![A-Za-z])", r" \1 ", part)
-        if "\\" in part:
-            raise ParseError(f"unsupported LaTeX in the partial derivative {text!r}", text, text.find("\\"))
-        return re.sub(r"[\s{}]", "", part)
 
-    return f"{plain(numerator)}/{plain(denominator)}"
+_GREEK_COMMAND = re.compile(r"\\(" + "|".join(sorted(GREEK, key=len, reverse=True)) + r")(?![A-Za-z])")
+
+
+def _partial_part(part: str, text: str) -> str:
+    """One side of a LaTeX partial in plain letters: `\\partial^{2}` → `d^2`, `\\mathrm{d}\\theta` → `dtheta`."""
+    part = re.sub(r"\\partial|\\mathrm\s*\{\s*d\s*\}|\\mathrm\s+d|\\operatorname\s*\{\s*d\s*\}", " d ", part)
+    part = re.sub(r"\\([,;:! ]|quad)", " ", part)
+    part = _GREEK_COMMAND.sub(r" \1 ", part)
+    if "\\" in part:
+        raise ParseError(f"unsupported LaTeX in the partial derivative {text!r}", text, text.find("\\"))
+    return re.sub(r"[\s{}]", "", part)
+
+
+# a derivative operator's two sides once plain: `d`, `d^2` over `dx`, `dx^2dy`, `dtheta`, `dx_1`
+_OPERATOR_TOP = re.compile(r"d(?:\^?([0-9]+))?")
+_OPERATOR_BOTTOM = re.compile(r"(?:d[A-Za-z][A-Za-z0-9_]*?(?:\^[0-9]+)?)+")
+_PAIRS = {"(": ")", "[": "]", "\\{": "\\}", "\\lbrace": "\\rbrace"}
+_CLOSING = {")", "]", "\\}", "\\rbrace"}
+_SKIPPED = {"\\" + name for name in _SPACES}
+
+
+def split_operator(text: str) -> tuple[str | None, str]:
+    """A leading derivative operator: `\\frac{d}{dx} \\left[ x^2 \\right]` → ("df/dx", " x^2 ").
+
+    Returns the partial in pdiff's Leibniz spelling (the denominator as written: `d2f/dxdy`, applied rightmost first
+    by pdiff.notation) and the LaTeX it applies to: the inside of a bracket spanning the whole rest (outer brackets
+    dropped, since plain `[x^2]` would be a vector), or the whole rest. (None, text) when no operator leads."""
+    if len(text) > MAX_LENGTH:
+        raise LimitError(f"expression longer than {MAX_LENGTH} characters")
+    spec = text.strip()
+    if spec.startswith("$") and spec.endswith("$"):
+        spec = spec.strip("$").strip()
+    match = re.match(r"\\[dt]?frac(?![A-Za-z])\s*\{", spec)
+    if not match:
+        return None, text
+    numerator, pos = _braced(spec, match.end() - 1)
+    if not spec[pos:].lstrip().startswith("{"):
+        return None, text  # \frac{d}2 is not an operator (to_plain says what it is)
+    denominator, pos = _braced(spec, pos)
+    try:
+        top, bottom = _partial_part(numerator, spec), _partial_part(denominator, spec)
+    except ParseError:
+        return None, text  # other LaTeX in a fraction: not an operator
+    order = _OPERATOR_TOP.fullmatch(top)
+    if not order or not _OPERATOR_BOTTOM.fullmatch(bottom):
+        return None, text
+    partial = f"d{order.group(1) or ''}f/{bottom}"
+
+    tokens = _Tokens(spec).items
+    rest = [token for token in tokens if token[2] >= pos and token[1] not in _SKIPPED]
+    if not rest:
+        raise ParseError("nothing follows the derivative operator", spec, len(spec))
+    prefix = 1 if rest[0][1] == "\\left" or rest[0][1] in _SIZES_TEXT else 0
+    opener = rest[prefix] if len(rest) > prefix else None
+    if opener is None or opener[1] not in _PAIRS:
+        return partial, spec[rest[0][2]:]  # no bracket: the operator applies to the whole rest
+    depth = 0
+    for index in range(prefix, len(rest)):
+        depth += 1 if rest[index][1] in _PAIRS else -1 if rest[index][1] in _CLOSING else 0
+        if depth == 0:
+            break
+    else:
+        raise ParseError("the bracket after the derivative operator is not closed", spec, opener[2])
+    closer = rest[index]
+    sized = rest[index - 1][1] in ("\\right", *_SIZES_TEXT) and index - 1 > prefix  # \right] or \big]
+    if closer[1] != _PAIRS[opener[1]] or (rest[0][1] == "\\left" and rest[index - 1][1] != "\\right"):
+        raise ParseError(f"the bracket {closer[1]!r} does not match {''.join(t[1] for t in rest[:prefix + 1])!r}",
+                         spec, closer[2])
+    if index + 1 < len(rest):
+        raise ParseError("the derivative operator's bracket closes before the end: put the whole expression in "
+                         "brackets after the derivative operator", spec, rest[index + 1][2])
+    inner = spec[opener[2] + len(opener[1]):rest[index - 1][2] if sized else closer[2]]
+    if not inner.strip():
+        raise ParseError("nothing inside the brackets after the derivative operator", spec, opener[2])
+    return partial, inner

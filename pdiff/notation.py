@@ -4,6 +4,7 @@ Conventions (also in the README and the output):
 - Leibniz `d2f/dxdy` (and `∂²f/∂x∂y`) means ∂/∂x(∂f/∂y): the rightmost variable is applied first, so wrt = (y, x).
 - Subscript `f_xy` means (f_x)_y: left to right, so wrt = (x, y).
 - `--wrt x,y` lists the application order directly.
+- Primes `f'`, `f''` are derivatives by the expression's only variable.
 Multi-letter names (`d2f/dthetadr`) are resolved against the expression's variables.
 """
 
@@ -37,14 +38,18 @@ def _preference(reading: list[str], variables: list[str]) -> tuple[int, int]:
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _LEIBNIZ = re.compile(r"^(?:d|∂)\s*(?:\^?\s*(\d+))?\s*([A-Za-z][A-Za-z0-9_]*)?\s*/\s*(.+)$")
 _SUBSCRIPT = re.compile(r"^([A-Za-z][A-Za-z0-9]*)_\{?([A-Za-z0-9_,]+)\}?$")
+_PRIME = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\s*('+)$")  # f', y'': derivatives by the one variable
+_PRIMES = str.maketrans({"′": "'", "″": "''", "‴": "'''", "’": "'"})
 
 
 @dataclass(frozen=True)
 class Partial:
-    """A requested partial derivative: the text as typed and the variables in application order."""
+    """A requested partial derivative: the text as typed, the variables in application order, and the name of the
+    function as written (`y` of dy/dx, `f` of f_xy or f''; None for d/dx and --wrt)."""
 
     text: str
     wrt: tuple[str, ...]
+    function: str | None = None
 
     @property
     def order(self) -> int:
@@ -132,8 +137,11 @@ def _leibniz_terms(denominator: str, variables: list[str]) -> list[list[str]]:
 
 
 def parse_partial(text: str, variables: list[str]) -> Partial:
-    """Read one PARTIAL argument (`df/dx`, `d2f/dxdy`, `∂²f/∂x∂y`, `f_xy`, ...) against the expression's variables."""
-    spec = re.sub(r"\^\^", "^", _plain_superscripts(text.strip()))
+    """Read one PARTIAL argument (`df/dx`, `d2f/dxdy`, `∂²f/∂x∂y`, `f_xy`, ...) against the expression's variables.
+
+    Prime notation (`f'`, `y''`) differentiates by the expression's one variable; with none or several it is an
+    error asking for the variable to be named."""
+    spec = re.sub(r"\^\^", "^", _plain_superscripts(text.strip().translate(_PRIMES)))
     if not spec:
         raise NotationError("empty partial derivative")
     if len(spec) > 400:
@@ -147,7 +155,7 @@ def parse_partial(text: str, variables: list[str]) -> Partial:
         match = _LEIBNIZ.match(spec)
         if not match:
             raise NotationError(f"cannot read {text!r}: write it like df/dx, d2f/dxdy or f_xy")
-        order_text, _function, denominator = match.groups()
+        order_text, function, denominator = match.groups()
         if order_text is not None and int(order_text) > MAX_ORDER:
             raise LimitError(f"order {int(order_text)} is above the limit of {MAX_ORDER}")
         order = int(order_text) if order_text else 1
@@ -162,7 +170,7 @@ def parse_partial(text: str, variables: list[str]) -> Partial:
                                 f"denominator has {' or '.join(map(str, orders))}")
         # prefer readings built from the expression's own variables
         best = max(matching, key=lambda r: _preference(r, variables))
-        return _check_order(Partial(text, tuple(reversed(best))))
+        return _check_order(Partial(text, tuple(reversed(best)), function))
 
     match = _SUBSCRIPT.match(spec)
     if match:
@@ -179,7 +187,22 @@ def parse_partial(text: str, variables: list[str]) -> Partial:
         for name in names:
             if not _NAME.fullmatch(name):
                 raise NotationError(f"{name!r} in {text!r} is not a variable name")
-        return _check_order(Partial(text, tuple(names)))
+        return _check_order(Partial(text, tuple(names), match.group(1)))
+
+    match = _PRIME.match(spec)
+    if match:
+        function, order = match.group(1), len(match.group(2))
+        if order > MAX_ORDER:
+            raise LimitError(f"order {order} is above the limit of {MAX_ORDER}")
+        if len(variables) != 1:
+            name = variables[0] if variables else "x"
+            power = str(order) if order > 1 else ""
+            example = f"d{power}{function}/d{name}{power} or {function}_{name * order}"
+            having = (f"the expression has variables {', '.join(variables)}" if variables
+                      else "the expression has no variables")
+            raise NotationError(f"{text!r} needs exactly one variable to differentiate by, but {having}:"
+                                f" name the variable, e.g. use {example}")
+        return _check_order(Partial(text, (variables[0],) * order, function))
 
     raise NotationError(f"cannot read {text!r}: write it like df/dx, d2f/dxdy, f_xy or use --wrt x,y")
 

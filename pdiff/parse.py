@@ -14,9 +14,9 @@ How ambiguous text is read (documented in the README):
 
 from __future__ import annotations
 
-import keyword
 import math
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import sympy as sp
@@ -24,9 +24,11 @@ from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.visitors import Transformer_NonRecursive
 
+from pdiff import reader
 from pdiff.errors import LimitError, ParseError
+from pdiff.vocabulary import FUNCTION_NAMES, GREEK
 
-MAX_LENGTH = 20_000  # characters in one expression
+MAX_LENGTH = reader.MAX_LENGTH  # characters in one expression
 # an exact number may need at most this many bits (about 4,200 digits): under Python's default limit of 4,300
 # digits for int -> str (sys.get_int_max_str_digits), past which SymPy's printer raised ValueError in the parent
 MAX_NUMBER_BITS = 14_000
@@ -37,7 +39,7 @@ MAX_EXPR_DEPTH = 100
 RESERVED = {"e", "E", "pi", "I", "oo", "nan", "zoo"}
 # Python keywords are not variables: `[x for x in y]` or `x if x else y` is Python code pasted by mistake (or an
 # attempt), not a product of variables named for/in/if. `lambda` stays usable (λ), since `lambda x: x` fails at ':'.
-PYTHON_KEYWORDS = frozenset(keyword.kwlist) - {"lambda"}
+PYTHON_KEYWORDS = reader.PYTHON_KEYWORDS
 
 
 def _cbrt(x):
@@ -71,6 +73,8 @@ for _short in ("sin", "cos", "tan", "cot", "sec", "csc", "sinh", "cosh", "tanh",
     FUNCTIONS["arc" + _short] = FUNCTIONS["a" + _short]
 for _short in ("sinh", "cosh", "tanh", "coth", "sech", "csch"):
     FUNCTIONS["ar" + _short] = FUNCTIONS["a" + _short]
+FUNCTIONS["cosec"] = FUNCTIONS["csc"]
+assert set(FUNCTIONS) == FUNCTION_NAMES, set(FUNCTIONS) ^ FUNCTION_NAMES  # one vocabulary for every reader
 
 _FUNC_PATTERN = "|".join(sorted(FUNCTIONS, key=len, reverse=True))
 
@@ -108,6 +112,16 @@ GRAMMAR = r"""
      | FUNC POW exponent_number "(" args ")"   -> call_power
      | FUNC bare_arg                       -> call_bare
      | FUNC POW exponent_number bare_arg   -> call_power_bare
+     | FUNC applied                        -> call_bare
+     | FUNC POW exponent_number applied    -> call_power_bare
+
+// `sin cos x` is sin(cos x), `ln sin x` is ln(sin x), `sin cos(x)` is sin(cos x)
+?applied: FUNC "(" args ")"                -> call
+        | FUNC POW exponent_number "(" args ")"   -> call_power
+        | FUNC bare_arg                    -> call_bare
+        | FUNC POW exponent_number bare_arg   -> call_power_bare
+        | FUNC applied                     -> call_bare
+        | FUNC POW exponent_number applied    -> call_power_bare
 
 exponent_number: NUMBER | "(" NUMBER ")" | "-" NUMBER -> neg_number | "(" "-" NUMBER ")" -> neg_number
 
@@ -128,7 +142,7 @@ exponent_number: NUMBER | "(" NUMBER ")" | "-" NUMBER -> neg_number | "(" "-" NU
 args: expr ("," expr)*
 
 POW: "^" | "**"
-FUNC.2: /(FUNCS)(?![A-Za-z0-9_])/
+FUNC.2: /(log_(?:[0-9]+|[A-Za-z][A-Za-z0-9]*)|FUNCS)(?![A-Za-z0-9_])/
 NAME: /[A-Za-z_][A-Za-z0-9_]*/
 // [0-9], not \d: Python's \d also matches fullwidth and other scripts' digits (look-alikes)
 // a number cannot start right after a digit or '.', so `1.2.3` and `1..2` are errors, not the product 1.2*.3
@@ -212,6 +226,8 @@ class _ToSympy(Transformer_NonRecursive):
             raise ParseError(f"names may not start with '_': {_quote(text)}", column=token.start_pos)
         if text in RESERVED:
             raise ParseError(f"{_quote(text)} is reserved and cannot be a variable", column=token.start_pos)
+        if text in FUNCTION_NAMES:
+            raise ParseError(f"{text} needs an argument, e.g. {text}(x)", column=token.start_pos)
         if text in PYTHON_KEYWORDS:
             raise ParseError(f"{text!r} is a Python keyword, not a variable: pdiff reads mathematics, not Python code",
                              column=token.start_pos)
@@ -224,6 +240,14 @@ class _ToSympy(Transformer_NonRecursive):
 
     def _apply(self, token: Token, args: list) -> sp.Expr:
         name = str(token)
+        if name.startswith("log_"):  # log_2 x, log_b x: the base is part of the name
+            if len(args) != 1:
+                raise ParseError(f"{name}() takes 1 argument, got {len(args)}", column=token.start_pos)
+            base_text = name[4:]
+            base = sp.Integer(base_text) if base_text.isdigit() else self.name([Token("NAME", base_text)])
+            if base.is_number and (base <= 0 or base == 1):
+                raise ParseError(f"{name}: a logarithm's base must be positive and not 1", column=token.start_pos)
+            return sp.log(args[0], base)
         constructor, counts = FUNCTIONS[name]
         if counts[-1] is None:
             if len(args) < counts[0]:
@@ -287,9 +311,6 @@ class _ToSympy(Transformer_NonRecursive):
         return list(items)
 
 
-_TRANSLATE = str.maketrans({"·": "*", "×": "*", "−": "-", "²": "^2", "³": "^3"})
-
-
 def _quote(text: str) -> str:
     """repr of user text for a message, cut short: a 20,000-letter name must not become a 20,000-letter error."""
     return repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
@@ -351,17 +372,91 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
-def parse(text: str, latex: bool | None = None) -> sp.Expr | list[sp.Expr]:
+@dataclass(frozen=True)
+class ParsedInput:
+    """One input as read: the expression, what kind of input it was, and how it was read."""
+
+    expression: sp.Expr | list[sp.Expr]  # a vector `[f1, f2]` is a list; an equation gives lhs - rhs
+    equation: sp.Expr | None = None  # lhs - rhs of `lhs = rhs`
+    function: str | None = None  # `f` of `f(x) = ...`, `y` of `y = ...`
+    arguments: tuple[str, ...] | None = None  # the variables `f(x, y) = ...` names, in order
+    operator: str | None = None  # the partial of a leading derivative operator (`d/dx (...)`)
+    read_as: str = ""  # the reading in pdiff's notation: parses back to the same expression
+    notes: tuple[str, ...] = ()  # how ambiguous-looking text was read
+
+
+def read_input(text: str, *, names=(), latex: bool | None = None) -> ParsedInput:
+    """Read one input (expression, vector, definition `f(x) = ...`, equation, or `d/dx (...)`) into SymPy.
+
+    `names`: multi-letter names the user declared (from --at, --wrt, --var, point columns), kept whole.
+    `latex`: True reads LaTeX, False plain text, None detects it (a backslash, `^{` or `_{`)."""
+    reading = reader.read(text, names=names, latex_mode=latex)
+    body = _build(reading.body, reading, names)
+    equation = sides = None
+    if reading.rhs is not None:
+        rhs = _build(reading.rhs, reading, names)
+        sides = (body, rhs)
+        if isinstance(body, list) or isinstance(rhs, list):
+            raise ParseError("an equation takes one expression on each side, not a vector", reading.source, 0)
+        equation = body - rhs
+        if equation == 0:
+            raise ParseError("both sides of the equation are the same: it says nothing", reading.source)
+        body = equation
+    if reading.arguments is not None:
+        extra = sorted({s.name for c in (body if isinstance(body, list) else [body]) for s in c.free_symbols}
+                       - set(reading.arguments))
+        # f(x) = a x^2: a is a parameter (given a value with --at); said so, since it is easy to miss
+        notes = [f"{', '.join(extra)} {'is a parameter' if len(extra) == 1 else 'are parameters'} of "
+                 f"{reading.function}({', '.join(reading.arguments)})"] if extra else []
+    else:
+        notes = []
+    return ParsedInput(body, equation, reading.function, reading.arguments, reading.operator,
+                       _read_as(reading, body, sides), (*reading.notes, *notes))
+
+
+def _read_as(reading: reader.Reading, body, sides) -> str:
+    def shown(expr) -> str:
+        if isinstance(expr, list):
+            return "[" + ", ".join(shown(e) for e in expr) + "]"
+        return sp.sstr(expr, order="none").replace("**", "^")
+
+    if sides is not None:
+        return f"{shown(sides[0])} = {shown(sides[1])}"
+    text = shown(body)
+    if reading.function and reading.arguments:
+        return f"{reading.function}({', '.join(reading.arguments)}) = {text}"
+    if reading.function:
+        return f"{reading.function} = {text}"
+    return text
+
+
+def _build(segment: reader.Segment, reading: reader.Reading, names) -> sp.Expr | list[sp.Expr]:
+    """The grammar and the transformer over one side; errors carry the user's column."""
+    try:
+        return _parse_plain(segment.text, names)
+    except ParseError as exc:
+        if reading.latex:
+            raise
+        if exc.text is None or exc.column is not None:
+            exc.column = segment.column(exc.column)
+        exc.text = _shown(reading.source)
+        raise
+
+
+def parse(text: str, latex: bool | None = None, names=()) -> sp.Expr | list[sp.Expr]:
     """Parse an expression (or a bracketed vector `[f1, f2]`, returned as a list) into SymPy.
 
-    LaTeX (detected when latex is None, forced with True) is first translated into this grammar by pdiff.latex."""
-    if len(text) > MAX_LENGTH:
-        raise LimitError(f"expression longer than {MAX_LENGTH} characters")
-    from pdiff import latex as _latex  # here, not at the top: pdiff.latex reads FUNCTIONS from this module
+    Definitions give their right side; equations are refused here (read_input reads them)."""
+    parsed = read_input(text, names=names, latex=latex)
+    if parsed.equation is not None:
+        raise ParseError("'=' is not allowed here: give one expression, not an equation", _shown(text))
+    if parsed.operator is not None:
+        raise ParseError("a derivative operator is not allowed here: give the expression alone", _shown(text))
+    return parsed.expression
 
-    if latex or (latex is None and _latex.is_latex(text)):
-        text = _latex.to_plain(text)
-    text = text.translate(_TRANSLATE)
+
+def _parse_plain(text: str, names=()) -> sp.Expr | list[sp.Expr]:
+    """pdiff's own grammar text (after reading) → SymPy."""
     if not text.strip():
         raise ParseError("empty expression")
     if _nesting_depth(text) > MAX_DEPTH:
@@ -372,9 +467,9 @@ def parse(text: str, latex: bool | None = None) -> sp.Expr | list[sp.Expr]:
         # `integrate(x, x)` is about `integrate`, not about its comma; but a character outside the language
         # (a quote, a look-alike) is the better message: `__import__('os')` is about strings
         if exc.column is not None and exc.column < len(text) and text[exc.column] in _LANGUAGE_CHARACTERS:
-            _check_calls(text, end=exc.column)
+            _check_calls(text, names, end=exc.column)
         raise
-    _check_calls(text)
+    _check_calls(text, names)
     try:
         result = _ToSympy().transform(tree)
     except ParseError as exc:
@@ -397,7 +492,16 @@ def parse(text: str, latex: bool | None = None) -> sp.Expr | list[sp.Expr]:
         if component.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             raise ParseError("the expression is undefined everywhere (it contains log(0), 0^-1 or the like)",
                              _shown(text))
+        _check_real(component, text)
     return result
+
+
+def _check_real(expr: sp.Expr, text: str) -> None:
+    """sqrt(-1), log(-1), acosh(0): constants that are not real numbers are refused (pdiff's variables are real)."""
+    for node in sp.preorder_traversal(expr):
+        if node.is_number and not node.is_Rational and node.is_real is False:
+            raise ParseError(f"{sp.sstr(node).replace('**', '^')} is not a finite real number: pdiff works over "
+                             "the reals", _shown(text))
 
 
 _LANGUAGE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ +-*/^()[],.\t")
@@ -406,13 +510,14 @@ _LANGUAGE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST
 _CALL = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
 
 
-def _check_calls(text: str, end: int | None = None) -> None:
+def _check_calls(text: str, names=(), end: int | None = None) -> None:
     """Unknown functions (starting before `end`) are errors, reported leftmost first (`sum(x for x in y)` is
     about `sum`)."""
     for match in _CALL.finditer(text, 0, len(text) if end is None else end):
         name = match.group(1)
-        if name in FUNCTIONS or len(name) == 1 or name == "pi":
-            continue
+        if name in FUNCTIONS or len(name) == 1 or name == "pi" or name in GREEK or name in names or (
+                name.startswith("log_")):
+            continue  # a letter, a Greek letter or a declared name before a bracket multiplies: theta(x+1)
         shown = _quote(name) if len(name) > 40 else repr(name)
         hint = "" if len(name) > 40 else f" (to multiply, write {name}*(...))"
         raise ParseError(f"unknown function {shown}{hint}", _shown(text), match.start(1))

@@ -8,6 +8,7 @@ does not finish. Exact values are taken from the unsimplified derivative, which 
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Iterator, Sequence
 
@@ -16,9 +17,15 @@ import sympy as sp
 from pdiff.parse import symbol
 
 
+def _natural_key(name: str) -> tuple:
+    """x2 before x10: runs of digits compare as numbers, the rest as text (then the name itself breaks ties)."""
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), name
+
+
 def variables_of(exprs: Sequence[sp.Expr]) -> list[str]:
-    """The variable names of the expressions, sorted by name."""
-    return sorted({s.name for e in exprs for s in e.free_symbols})
+    """The variable names of the expressions in natural order: sorted by name, numbers by value (x2 before x10)."""
+    return sorted({s.name for e in exprs for s in e.free_symbols}, key=_natural_key)
 
 
 class _RealAbs(sp.Function):
@@ -124,10 +131,42 @@ def to_float(value: sp.Expr) -> float:
     return number.real
 
 
+def _cancel_sign_abs(expr: sp.Expr) -> sp.Expr:
+    """sign(u)/|u| → 1/u and sign(u)·|u| → u inside products: equal wherever u ≠ 0 (for real u).
+
+    The derivative of ln|u| is sign(u)/|u| · u'; simplify would write it as Piecewise((0, Eq(u, 0)), (1/u, True)),
+    which also claims a value at u = 0, where the derivative does not exist. Only the displayed form is rewritten:
+    exact values come from the unsimplified derivative, which is undefined (nan) at u = 0.
+    """
+    def cancel(product: sp.Expr) -> sp.Expr:
+        factors = list(sp.Mul.make_args(product))
+        for i, factor in enumerate(factors):
+            if not isinstance(factor, sp.sign):
+                continue
+            u = factor.args[0]
+            for j, other in enumerate(factors):
+                if other == 1 / sp.Abs(u) or other == sp.Abs(u):
+                    factors[i], factors[j] = sp.S.One, (u if other == sp.Abs(u) else 1 / u)
+                    break
+        return sp.Mul(*factors)
+
+    if not expr.has(sp.sign) or not expr.has(sp.Abs):
+        return expr
+    return expr.replace(lambda node: node.is_Mul and node.has(sp.sign), cancel)
+
+
 def simplified(expr: sp.Expr) -> sp.Expr:
-    """A simpler equal form, or the expression itself when simplify does not make it shorter."""
-    candidate = sp.simplify(expr)
-    return candidate if sp.count_ops(candidate) < sp.count_ops(expr) else expr
+    """A simpler equal form (equal where expr is defined), or the expression itself when nothing is shorter.
+
+    sign(u)/|u| becomes 1/u first (see _cancel_sign_abs); a Piecewise that simplify introduces is not taken:
+    it would put a value at the points where the derivative is undefined.
+    """
+    cancelled = _cancel_sign_abs(expr)
+    candidate = sp.simplify(cancelled)
+    if candidate.has(sp.Piecewise) and not cancelled.has(sp.Piecewise):
+        candidate = cancelled
+    best = min((candidate, cancelled), key=sp.count_ops)
+    return best if sp.count_ops(best) < sp.count_ops(expr) else expr
 
 
 def _is_expanded_polynomial(expr: sp.Expr) -> bool:
@@ -172,6 +211,18 @@ def to_text(expr: sp.Expr) -> str:
 def to_display(expr: sp.Expr) -> str:
     """A one-line human reading of an expression: ^ for powers."""
     return sp.sstr(expr).replace("**", "^")
+
+
+def to_display_value(expr: sp.Expr) -> str:
+    """An exact value for people: inf and -inf for ±oo, undefined for zoo (complex infinity) and nan, else
+    to_display (SymPy itself prints oo, zoo and nan)."""
+    if expr == sp.oo:
+        return "inf"
+    if expr == -sp.oo:
+        return "-inf"
+    if expr is sp.zoo or expr is sp.nan:
+        return "undefined"
+    return to_display(expr)
 
 
 KINK_SECONDS = 2.0  # for the one-sided limits at one point on a kink

@@ -28,11 +28,13 @@ GREEK: frozenset[str] = frozenset({
     "Psi", "Omega",
 })
 
-# Unicode Greek letters → their names (as they come out of PDFs and phones); π is the constant pi
+# Unicode Greek letters → their names (as they come out of PDFs and phones); π is the constant pi. Omicron and
+# the capitals that look like Latin letters (Ο, Υ, Α, Β, ...) are left out: `cοs(x)` with an omicron is a
+# look-alike to refuse, not c·ο·s(x)
 GREEK_LETTERS: dict[str, str] = {
     "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ϵ": "epsilon", "ζ": "zeta",
     "η": "eta", "θ": "theta", "ϑ": "theta", "ι": "iota", "κ": "kappa", "λ": "lambda", "μ": "mu", "ν": "nu",
-    "ξ": "xi", "ο": "omicron", "π": "pi", "ρ": "rho", "σ": "sigma", "τ": "tau", "υ": "upsilon", "φ": "phi",
+    "ξ": "xi", "π": "pi", "ρ": "rho", "σ": "sigma", "τ": "tau", "υ": "upsilon", "φ": "phi",
     "ϕ": "phi", "χ": "chi", "ψ": "psi", "ω": "omega", "Γ": "Gamma", "Δ": "Delta", "Θ": "Theta", "Λ": "Lambda",
-    "Ξ": "Xi", "Π": "Pi", "Σ": "Sigma", "Υ": "Upsilon", "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega",
+    "Ξ": "Xi", "Π": "Pi", "Σ": "Sigma", "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega",
 }

@@ -199,3 +199,71 @@ def test_absent_variable_gives_zero():
 def test_order_mismatch_is_an_input_error_through_the_api():
     with pytest.raises(NotationError, match="order mismatch"):
         derivative("x^2 y", ["d2f/dx"], at=["x=1,y=2"], symbolic_side=False)
+
+
+# The function's name as written: the lead uses it to tell dy/dx (y a function) from a variable y.
+@pytest.mark.parametrize("text, variables, function", [
+    ("dy/dx", ["x"], "y"),
+    ("df/dx", XY, "f"),
+    ("d2f/dxdy", XY, "f"),
+    ("d/dx", XY, None),
+    ("∂/∂x", XY, None),
+    ("d2/dxdy", XY, None),
+    ("f_xy", XY, "f"),
+    ("g_x", XY, "g"),
+    ("d^2y/dx^2", ["x"], "y"),
+    ("d2y/dx2", ["x"], "y"),
+    ("∂²u/∂x∂y", XY, "u"),
+    ("∂f/∂x", XY, "f"),
+    ("f2_x", XY, "f2"),
+])
+def test_function_name_as_written(text, variables, function):
+    assert parse_partial(text, variables).function == function
+
+
+def test_wrt_and_defaults_have_no_function():
+    assert parse_wrt("x,y").function is None
+    assert Partial("df/dx", ("x",)).function is None  # the two-argument constructor still works
+    assert first_partials(XY)[0].wrt == ("x",)
+
+
+# Primes: derivatives by the expression's only variable.
+@pytest.mark.parametrize("text, variables, wrt, function", [
+    ("f'", ["x"], ("x",), "f"),
+    ("f''", ["x"], ("x", "x"), "f"),
+    ("f'''", ["x"], ("x", "x", "x"), "f"),
+    ("y'", ["x"], ("x",), "y"),
+    ("y''", ["t"], ("t", "t"), "y"),
+    ("f''", ["theta"], ("theta", "theta"), "f"),
+    ("y'", ["y"], ("y",), "y"),  # what y' means when y is the variable is the caller's decision
+    ("f′", ["x"], ("x",), "f"),  # the Unicode prime marks
+    ("f″", ["x"], ("x", "x"), "f"),
+])
+def test_prime_notation(text, variables, wrt, function):
+    partial = parse_partial(text, variables)
+    assert (partial.wrt, partial.function, partial.text) == (wrt, function, text)
+
+
+@pytest.mark.parametrize("variables, message", [
+    ([], "no variables"),
+    (["x", "y"], "variables x, y"),
+])
+def test_prime_needs_exactly_one_variable(variables, message):
+    with pytest.raises(NotationError, match=message) as info:
+        parse_partial("f''", variables)
+    text = str(info.value)
+    assert "name the variable" in text and "d2f/dx2 or f_xx" in text and "\n" not in text
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_prime_order_limit():
+    with pytest.raises(LimitError, match="order 51"):
+        parse_partial("f" + "'" * 51, ["x"])
+
+
+def test_prime_through_the_api():
+    # (x^3 + sin x)'' = 6x - sin x; at x = 2: 12 - sin 2
+    report = derivative("x^3 + sin(x)", ["f''"], at=["x=2"], symbolic_side=False)
+    (result,) = report.results
+    assert result.wrt == ("x", "x")
+    assert math.isclose(result.autograd, 12 - math.sin(2), rel_tol=1e-12)

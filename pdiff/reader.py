@@ -1,0 +1,518 @@
+"""Reading: what people type → the text pdiff's grammar parses, and how it was read. Owns no math.
+
+This stage runs before the grammar (pdiff.parse). It decides what the user meant where text can mean several
+things, and refuses (a ParseError with a hint) where it cannot be sure:
+- Unicode as it comes from PDFs and phones: π, θ and other Greek letters, √x, ∛x, x², x⁻¹, ·, ×, −, ÷;
+- LaTeX, detected only from what cannot be plain text (a backslash, `^{`, `_{`), is translated by pdiff.latex;
+- `f(x, y) = ...` and `y = ...` are definitions (the left side names the function and its variables), any other
+  `lhs = rhs` is an equation (for implicit differentiation);
+- a derivative operator in front, `d/dx (...)`, `∂²/∂x∂y [...]`, names the partial to compute;
+- `|x|` is an absolute value, in plain text too;
+- a run of letters that is not a known or declared name is split into function names, constants, Greek letter
+  names, declared names and single-letter variables, with the fewest pieces (`xsinx` is x·sin(x), `xy` is x·y);
+  a split that could also be read another way (`asinx`: asin(x) or a·sin(x)) is refused with both readings.
+The result keeps, for every character of the grammar's text, the column of the user's text it came from, so error
+carets point at what the user typed.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+
+from pdiff import latex
+from pdiff.errors import LimitError, ParseError
+from pdiff.vocabulary import CONSTANTS, FUNCTION_NAMES, GREEK, GREEK_LETTERS
+
+MAX_LENGTH = 20_000  # characters in one expression
+MAX_NAME = 64  # letters in one run: a longer one is refused, not split into dozens of variables
+PYTHON_KEYWORDS = frozenset(keyword.kwlist) - {"lambda"}  # `lambda` is the Greek letter λ
+RESERVED = frozenset({"e", "E", "pi", "I", "oo", "nan", "zoo"})  # SymPy's names: refused whole by the grammar
+
+# function names that are also a letter and another function: `asinx` is asin(x) or a·sin(x), `sinhx` is
+# sinh(x) or sin(h·x); inside a run of letters these are refused rather than guessed
+_TWO_READINGS = frozenset(name for name in FUNCTION_NAMES
+                          if name[1:] in FUNCTION_NAMES or name[:-1] in FUNCTION_NAMES)
+_LOG_BASE = re.compile(r"log_(?:[0-9]+|[A-Za-z][A-Za-z0-9]*)")
+_NUMBER = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Text for the grammar and, per character, the column of the user's text it came from."""
+
+    text: str
+    origin: tuple[int, ...]
+
+    def column(self, position: int | None) -> int | None:
+        """The user's column for a position in this text (the end maps past the last character)."""
+        if position is None or not self.origin:
+            return position
+        return self.origin[min(position, len(self.origin) - 1)] + (position >= len(self.origin))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How one input was read: the grammar text of each side and what the reader recognised."""
+
+    source: str  # as typed (after Unicode normalisation: what error carets are shown under)
+    body: Segment  # the expression, or the left side of an equation
+    rhs: Segment | None = None  # the right side of an equation (then the expression is body − rhs)
+    function: str | None = None  # `f` of `f(x) = ...`, `y` of `y = ...`
+    arguments: tuple[str, ...] | None = None  # `(x, y)` of `f(x, y) = ...`
+    operator: str | None = None  # the partial of a leading derivative operator, e.g. d2f/dxdy
+    latex: bool = False  # read as LaTeX
+    notes: tuple[str, ...] = field(default=())  # how ambiguous-looking text was read, for the user
+
+
+class _Text:
+    """Characters with their origin columns, built up piece by piece."""
+
+    def __init__(self):
+        self.chars: list[str] = []
+        self.origin: list[int] = []
+
+    def add(self, text: str, column: int) -> None:
+        self.chars.extend(text)
+        self.origin.extend([column] * len(text))
+
+    def segment(self) -> Segment:
+        return Segment("".join(self.chars), tuple(self.origin))
+
+
+def _segment(text: str, offset: int = 0) -> Segment:
+    return Segment(text, tuple(range(offset, offset + len(text))))
+
+
+def _slice(segment: Segment, start: int, end: int | None = None) -> Segment:
+    end = len(segment.text) if end is None else end
+    return Segment(segment.text[start:end], segment.origin[start:end])
+
+
+def _strip(segment: Segment) -> Segment:
+    text = segment.text
+    start = len(text) - len(text.lstrip())
+    end = len(text.rstrip())
+    return _slice(segment, start, max(start, end))
+
+
+# ---- Unicode
+
+# the operators of printed mathematics; look-alikes (∗ U+2217, no-break spaces) stay refused by the grammar
+_SYMBOLS = {"·": "*", "×": "*", "⋅": "*", "÷": "/", "−": "-"}
+_SUPERSCRIPTS = {**{c: str(i) for i, c in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")}, "⁻": "-", "⁺": "+"}
+_ROOTS = {"√": "sqrt", "∛": "cbrt"}
+
+
+def normalise(text: str) -> Segment:
+    """Unicode math → ASCII, keeping each character's column. Look-alikes (Cyrillic х) are left for the grammar
+    to refuse."""
+    out = _Text()
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in _SYMBOLS:
+            out.add(_SYMBOLS[char], i)
+        elif char in _SUPERSCRIPTS:
+            start = i
+            while i + 1 < len(text) and text[i + 1] in _SUPERSCRIPTS:
+                i += 1
+            run = "".join(_SUPERSCRIPTS[c] for c in text[start:i + 1])
+            out.add("^" + (run if run.isdigit() else f"({run})"), start)
+        elif char in GREEK_LETTERS:
+            name = GREEK_LETTERS[char]
+            before = " " if out.chars and (out.chars[-1].isalnum() or out.chars[-1] == "_") else ""
+            after = " " if i + 1 < len(text) and text[i + 1].isalpha() else ""
+            out.add(before + name + after, i)
+        elif char in _ROOTS:
+            i = _root(text, i, out)
+            continue
+        else:
+            out.add(char, i)
+        i += 1
+    return out.segment()
+
+
+def _root(text: str, i: int, out: _Text) -> int:
+    """√ and ∛ take one letter, one number or a bracket: `√x`, `√2`, `√(x+1)`; `√2x` and `√xy` are refused
+    (√2·x or √(2x)?). Returns the position after what was read."""
+    name = _ROOTS[text[i]]
+    j = i + 1
+    while j < len(text) and text[j] == " ":
+        j += 1
+    if j < len(text) and text[j] in "([":
+        out.add(name, i)  # the bracket is the call's
+        return j
+    match = (re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+").match(text, j)
+             or re.compile(r"[A-Za-z]+|[" + "".join(GREEK_LETTERS) + "]").match(text, j))
+    if not match:
+        raise ParseError(f"{text[i]} needs something to apply to: write {text[i]}x or {text[i]}(x + 1)", text, i)
+    atom = match.group()
+    if atom.isalpha() and atom.isascii() and len(atom) > 1 and atom not in GREEK and atom != "pi":
+        raise ParseError(f"{text[i]}{atom} is ambiguous: write {text[i]}({atom}) or {text[i]}{atom[0]}·{atom[1:]}",
+                         text, i)
+    end = match.end()
+    if end < len(text) and (text[end].isalnum() or text[end] in "(^²³_." or text[end] in _SUPERSCRIPTS):
+        raise ParseError(f"{text[i]}{atom}{text[end]} is ambiguous: use brackets, e.g. {text[i]}({atom}{text[end]}…)"
+                         f" or ({text[i]}{atom}){text[end]}…", text, i)
+    out.add(name + "(", i)
+    out.add(GREEK_LETTERS.get(atom, atom), j)
+    out.add(")", end - 1)
+    return end
+
+
+# ---- definitions and equations
+
+def _top_level_equals(text: str) -> list[int]:
+    positions, depth = [], 0
+    for i, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "=" and depth == 0:
+            positions.append(i)
+    return positions
+
+
+_DEFINITION = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*(?:\(\s*([A-Za-z][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z][A-Za-z0-9_]*)*)"
+                         r"\s*\))?\s*")
+
+
+def _definition(lhs: str, rhs: str) -> tuple[str, tuple[str, ...] | None] | None:
+    """(function, arguments) when `lhs = rhs` defines a function: `f(x, y) = ...` or `y = ...` (y not on the right)."""
+    match = _DEFINITION.fullmatch(lhs)
+    if not match:
+        return None
+    name, arguments = match.group(1), match.group(2)
+    if name in FUNCTION_NAMES or name in CONSTANTS:
+        return None
+    if re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", rhs):
+        return None  # y = x y + 1 is an equation in y
+    names = tuple(a.strip() for a in arguments.split(",")) if arguments else None
+    if names is not None and len(set(names)) != len(names):
+        raise ParseError(f"{name}({', '.join(names)}) names a variable twice")
+    if arguments is None and len(name) > 1 and name not in GREEK:
+        return None  # `xy = 1` is an equation in x and y
+    return name, names
+
+
+# ---- a derivative operator in front
+
+_D = r"[d∂]"
+_ORDER = r"(?:\s*\^?\s*\(?\s*(\d+)\s*\)?)?"
+_OPERATOR = re.compile(rf"\s*({_D}){_ORDER}\s*/\s*((?:\s*{_D}\s*[A-Za-z][A-Za-z0-9_]*(?:\s*\^?\s*\(?\d+\)?)?)+)")
+_INNER_OPERATOR = re.compile(rf"(?<![A-Za-z0-9_]){_D}\s*(?:\^?\s*\d+)?\s*/\s*{_D}\s*[A-Za-z]|∂")
+_LEIBNIZ_FRACTION = re.compile(rf"(?<![A-Za-z0-9_]){_D}\s*(?:\^?\s*\d+)?\s*[A-Za-z][A-Za-z0-9_]*\s*/\s*{_D}\s*[A-Za-z]")
+_CLOSING = {"(": ")", "[": "]", "{": "}"}
+
+
+def _leading_operator(segment: Segment) -> tuple[str | None, Segment]:
+    """`d/dx (x^3)` → ("df/dx", "x^3"); the brackets around what it applies to are dropped (`[...]` would
+    otherwise be a vector). Without an operator in front: (None, segment)."""
+    text = segment.text
+    match = _OPERATOR.match(text)
+    if not match:
+        return None, segment
+    symbol, order, denominator = match.groups()
+    rest = _strip(_slice(segment, match.end()))
+    if not rest.text:
+        raise ParseError("the derivative operator applies to nothing: write d/dx (x^2 + 1)", segment.text,
+                         segment.column(len(text)))
+    if rest.text[0] in _CLOSING:
+        close = _matching(rest.text, 0)
+        if close is None:
+            raise ParseError(f"'{rest.text[0]}' is not closed", rest.text, 0)
+        if rest.text[close + 1:].strip():
+            raise ParseError("put the whole expression in brackets after the derivative operator: "
+                             "d/dx (x^2 + 1), not d/dx (x^2) + 1", segment.text, rest.column(close + 1))
+        rest = _strip(_slice(rest, 1, close))
+    elif text[match.end() - 1:match.end()].isalnum() and not text[match.end():match.end() + 1].isspace():
+        raise ParseError("leave a space or a bracket after the derivative operator: d/dx (x^2)", segment.text,
+                         segment.column(match.end()))
+    denominator = re.sub(r"\s+", "", denominator)
+    partial = f"{symbol}{order or ''}f/{denominator}"
+    return partial, rest
+
+
+def _matching(text: str, start: int) -> int | None:
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] in "([{":
+            depth += 1
+        elif text[i] in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
+def _refuse_inner_operators(segment: Segment) -> None:
+    for pattern, message in ((_LEIBNIZ_FRACTION, "looks like a derivative (dy/dx): give it as the PARTIAL "
+                                                 "argument, or write the operator in front: d/dx (...)"),
+                             (_INNER_OPERATOR, "a derivative operator must come first and apply to the whole "
+                                               "expression: d/dx (...)")):
+        match = pattern.search(segment.text)
+        if match:
+            raise ParseError(message, segment.text, match.start())
+
+
+# ---- absolute value bars
+
+def _bars(segment: Segment) -> Segment:
+    """`|x|` → `abs(x)`. A bar after an operand closes the innermost open bar, any other bar opens one;
+    `|x|y|z|` (|x|·y·|z| or |x·|y|·z|?) is refused."""
+    text = segment.text
+    if "|" not in text:
+        return segment
+    out = _Text()
+    opened: list[int] = []
+    for i, char in enumerate(text):
+        if char != "|":
+            out.add(char, segment.origin[i])
+            continue
+        before = text[:i].rstrip()
+        after = text[i + 1:].lstrip()
+        after_operand = bool(before) and (before[-1].isalnum() or before[-1] in ")]._") and not (
+            out.chars and "".join(out.chars).rstrip().endswith("abs("))
+        if opened and after_operand:
+            if after[:1].isalnum() or after[:1] == "(" and "|" in after:
+                if "|" in after:
+                    raise ParseError("ambiguous absolute value bars: write abs(...) for each one", text, i)
+            opened.pop()
+            out.add(")", segment.origin[i])
+        else:
+            opened.append(i)
+            out.add("abs(", segment.origin[i])
+    if opened:
+        raise ParseError("'|' is not closed", text, opened[-1])
+    return out.segment()
+
+
+# ---- runs of letters
+
+def _near_readings(piece: str) -> str:
+    if piece[1:] in FUNCTION_NAMES:
+        return f"{piece[0]}*{piece[1:]}(…)"
+    return f"{piece[:-1]}({piece[-1]}…)"
+
+
+def split_run(word: str, names: frozenset[str] | set[str]) -> list[str]:
+    """The pieces of one identifier as the user meant it; raises ParseError (without position) when unsure."""
+    if (word in names or word in FUNCTION_NAMES or word in CONSTANTS or word in GREEK or word in PYTHON_KEYWORDS
+            or word in RESERVED or word.startswith("_") or _LOG_BASE.fullmatch(word)):
+        return [word]
+    if len(word) > MAX_NAME:
+        raise LimitError(f"variable name longer than {MAX_NAME} characters")
+    if not word.isalpha():
+        return _split_compound(word, names)
+    return _split_letters(word, names)
+
+
+def _split_compound(word: str, names) -> list[str]:
+    """A name with digits or an underscore: whole (`x1`, `v_0`, `x_max`), unless it starts with a function name
+    (`sin2x` is sin(2x))."""
+    prefix = max((f for f in FUNCTION_NAMES if word.startswith(f) and len(word) > len(f)), key=len, default=None)
+    if prefix is not None:
+        rest = word[len(prefix):]
+        if prefix[-1].isdigit() or (prefix == "log" and rest[0].isdigit()):
+            base = prefix.rstrip("0123456789") or prefix
+            raise ParseError(f"{word!r} is ambiguous: write {prefix}({rest}) or {base}({word[len(base):]}) with "
+                             "brackets")
+        if rest[0].isdigit():
+            digits = re.match(r"[0-9]+", rest).group()
+            tail = rest[len(digits):]
+            return [prefix, digits, *(split_run(tail, names) if tail else [])]
+        if rest[0] == "_":
+            return [word]
+        if "_" in rest or rest in names:
+            return [prefix, rest]
+        raise ParseError(f"{word!r} is ambiguous: write {prefix}({rest}) or {prefix}({rest.rstrip('0123456789')})"
+                         f"*{rest[len(rest.rstrip('0123456789')):]}, or declare {rest} with --var")
+    if re.fullmatch(r"[A-Za-z]+[0-9]+|[A-Za-z]+(?:_[A-Za-z0-9]+)+", word):
+        return [word]
+    raise ParseError(f"cannot read {word!r}: write it as a product with spaces or '*' (e.g. "
+                     f"{re.match(r'[A-Za-z]+[0-9]*', word).group()}*...), or declare the name with --var {word}")
+
+
+def _pieces_at(word: str, position: int, names) -> list[str]:
+    found = [word[position]]
+    for length in range(2, min(len(word) - position, MAX_NAME) + 1):
+        piece = word[position:position + length]
+        if piece in FUNCTION_NAMES or piece in GREEK or piece == "pi" or piece in names:
+            found.append(piece)
+    return found
+
+
+def _split_letters(word: str, names) -> list[str]:
+    """The fewest pieces; every split with that many is found (up to a few) to tell whether it is ambiguous."""
+    n = len(word)
+    best = [0] * (n + 1)  # best[i]: fewest pieces for word[i:]
+    for i in range(n - 1, -1, -1):
+        best[i] = 1 + min(best[i + len(piece)] for piece in _pieces_at(word, i, names))
+
+    splits: list[list[str]] = []
+
+    def walk(i: int, acc: list[str]) -> None:
+        if len(splits) >= 3:
+            return
+        if i == n:
+            splits.append(acc)
+            return
+        for piece in sorted(_pieces_at(word, i, names), key=len, reverse=True):
+            if best[i + len(piece)] == best[i] - 1:
+                walk(i + len(piece), acc + [piece])
+
+    walk(0, [])
+    if len(splits) > 1:
+        shown = " or ".join("*".join(s) for s in splits[:2])
+        raise ParseError(f"{word!r} is ambiguous: {shown}? write it with spaces or '*'")
+    (pieces,) = splits
+    for piece in pieces:
+        if piece in _TWO_READINGS:
+            raise ParseError(f"{word!r} is ambiguous: {piece}(…) or {_near_readings(piece)}? write it with spaces "
+                             f"or brackets, e.g. {piece}(x)")
+    return pieces
+
+
+def _joined(pieces: list[str]) -> str:
+    """`x sin x` → "x*sin x": products with '*', a function with a space before what it applies to."""
+    out = pieces[0]
+    for before, piece in zip(pieces, pieces[1:]):
+        out += " " if before in FUNCTION_NAMES or _LOG_BASE.fullmatch(before) or piece.isdigit() else "*"
+        out += piece
+    return out
+
+
+def _split_identifiers(segment: Segment, names, notes: list[str]) -> Segment:
+    """Split every run of letters (not inside a number such as 1e-3) into the pieces it stands for."""
+    text = segment.text
+    out = _Text()
+    i = 0
+    while i < len(text):
+        number = _NUMBER.match(text, i) if (text[i].isdigit() or text[i] == ".") and (
+            i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")) else None
+        if number:
+            out.add(number.group(), segment.origin[i])
+            for k in range(i + 1, number.end()):
+                out.origin[-(number.end() - k)] = segment.origin[k]
+            i = number.end()
+            continue
+        identifier = _IDENTIFIER.match(text, i)
+        if not identifier:
+            out.add(text[i], segment.origin[i])
+            i += 1
+            continue
+        word = identifier.group()
+        after = text[identifier.end():].lstrip()[:1]
+        if after == "(" and len(word) > MAX_NAME:
+            raise ParseError(f"unknown function {word[:40]!r}...", None, segment.origin[i])
+        try:
+            pieces = split_run(word, names)
+        except ParseError as exc:
+            raise ParseError(str(exc), None, segment.origin[i]) from None
+        if len(pieces) > 1 and after == "(" and pieces[-1] not in FUNCTION_NAMES and not _LOG_BASE.fullmatch(
+                pieces[-1]):
+            hint = f" (to multiply, write {'*'.join(pieces)}*(...))" if len(pieces) == 2 else ""
+            raise ParseError(f"unknown function {word!r}{hint}", None, segment.origin[i])
+        if len(pieces) > 1:
+            notes.append(f"read {word!r} as {_joined(pieces)}")
+        position = i
+        for k, piece in enumerate(pieces):
+            if k:
+                out.add(" ", segment.origin[position])
+            for offset, char in enumerate(piece):
+                out.add(char, segment.origin[min(position + offset, identifier.end() - 1)])
+            position += len(piece)
+        i = identifier.end()
+    return out.segment()
+
+
+# ---- the whole reading
+
+def is_latex(text: str) -> bool:
+    """LaTeX only from what cannot be plain text: a backslash, or braces after ^ or _."""
+    return bool(re.search(r"\\|[\^_]\s*\{", text))
+
+
+def read(text: str, *, names=(), latex_mode: bool | None = None) -> Reading:
+    """Read one input. `names`: multi-letter names the user declared (kept whole). `latex_mode`: True reads
+    LaTeX, False plain text, None detects it."""
+    if len(text) > MAX_LENGTH:
+        raise LimitError(f"expression longer than {MAX_LENGTH} characters")
+    names = frozenset(names)
+    source = normalise(text)
+    shown = source.text
+    try:
+        return _read(source, names, latex_mode)
+    except ParseError as exc:
+        if exc.text is None:  # raised about one piece of the text: show the whole input under the caret
+            exc.text = "".join(c if c.isprintable() else "?" for c in shown)
+        raise
+
+
+def _read(source: Segment, names: frozenset[str], latex_mode: bool | None) -> Reading:
+    shown = source.text
+    quote = re.search(r"['\"]", shown)
+    if quote:  # before anything reads names: `__import__('os')` is about its strings
+        raise ParseError("strings are not allowed", shown, quote.start())
+    if latex_mode or (latex_mode is None and is_latex(shown)):
+        return _read_latex(shown)
+    equals = _top_level_equals(shown)
+    notes: list[str] = []
+    function = arguments = rhs = None
+    body = source
+    comparison = re.search(r"==|<=|>=|!=|<|>", shown)
+    if comparison:
+        raise ParseError(f"{comparison.group()!r} compares: give one expression, definition or equation",
+                         shown, comparison.start())
+    if len(equals) > 1:
+        raise ParseError("more than one '=': give one expression, definition or equation", shown, equals[1])
+    if equals:
+        (at,) = equals
+        left, right = _slice(source, 0, at), _slice(source, at + 1)
+        if not left.text.strip() or not right.text.strip():
+            raise ParseError("one side of '=' is empty", shown, at)
+        definition = _definition(left.text, right.text)
+        if definition:
+            function, arguments = definition
+            body = right
+        else:
+            body, rhs = left, right
+    operator, body = _leading_operator(_strip(body))
+    if operator and rhs is not None:
+        raise ParseError("a derivative operator does not apply to an equation: give the equation and the partial "
+                         "(dy/dx) separately", shown, 0)
+    sides = [body] + ([rhs] if rhs is not None else [])
+    read_sides = []
+    for side in sides:
+        _refuse_inner_operators(side)
+        read_sides.append(_split_identifiers(_bars(side), names | set(arguments or ()), notes))
+    return Reading(shown, read_sides[0], read_sides[1] if rhs is not None else None, function, arguments, operator,
+                   False, tuple(dict.fromkeys(notes)))
+
+
+def _read_latex(text: str) -> Reading:
+    """LaTeX: definitions and equations split at a top-level '=', an operator in front (\\frac{d}{dx}[...]),
+    then pdiff.latex translates each side (its positions are those of the translated text)."""
+    equals = _top_level_equals(text)
+    function = arguments = None
+    sides = [text]
+    if len(equals) > 1:
+        raise ParseError("more than one '=': give one expression, definition or equation", text, equals[1])
+    if equals:
+        left, right = text[:equals[0]], text[equals[0] + 1:]
+        definition = _definition(left, right)
+        if definition:
+            function, arguments = definition
+            sides = [right]
+        else:
+            sides = [left, right]
+    operator, first = latex.split_operator(sides[0]) if hasattr(latex, "split_operator") else (None, sides[0])
+    if operator and len(sides) > 1:
+        raise ParseError("a derivative operator does not apply to an equation", text, 0)
+    sides[0] = first
+    plain = [_segment(latex.to_plain(side)) for side in sides]
+    return Reading(text, plain[0], plain[1] if len(plain) > 1 else None, function, arguments, operator, True, ())
