@@ -13,8 +13,8 @@ from typing import Mapping, Sequence
 
 import sympy as sp
 
-from pdiff import bounds, symbolic
-from pdiff.errors import InputError
+from pdiff import bounds, question, symbolic
+from pdiff.errors import InputError, PointError
 from pdiff.notation import Partial, first_partials, parse_partial, parse_wrt
 from pdiff.parse import parse
 from pdiff.points import check_points, coerce_point
@@ -25,12 +25,12 @@ TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-3, 1e-5)}
 SIMPLIFY_SECONDS = 2.0  # at most this long per derivative; simplification is polish, not the answer
 
 
-def parse_expression(text: str, latex: bool | None = None) -> tuple[list[sp.Expr], bool]:
+def parse_expression(text: str, latex: bool | None = None, names=()) -> tuple[list[sp.Expr], bool]:
     """The components of an expression and whether it was written as a vector `[f1, f2]`.
 
     `latex`: True reads LaTeX, False plain text, None detects it (a backslash, `^{`, `|`).
     """
-    parsed = parse(text, latex=latex)
+    parsed = parse(text, latex=latex, names=names)
     return (parsed, True) if isinstance(parsed, list) else ([parsed], False)
 
 
@@ -236,29 +236,62 @@ def judge(autograd: float | None, value: float | None, exact_text: str | None,
 def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequence[str] | None = None,
                at: Sequence[str | Mapping[str, object]] = (), dtype: str = "float64", device: str = "auto",
                timeout: float = bounds.DEFAULT_TIMEOUT, symbolic_side: bool = True,
-               memory_mb: int = bounds.DEFAULT_MEMORY_MB, latex: bool | None = None) -> DiffReport:
+               memory_mb: int = bounds.DEFAULT_MEMORY_MB, latex: bool | None = None,
+               var: str | Sequence[str] | None = None) -> DiffReport:
     """Partial derivatives of `expression` at the points `at`, by autograd beside the exact symbolic answer.
+
+    `var`: multi-letter names to read whole (`--var rate`), beside those named in `at` and `wrt`.
 
     >>> report = derivative("x^2*y + x*y^2", ["d2f/dxdy"], at=["x=2,y=3"])
     >>> report.results[0].autograd
     10.0
     """
-    components, is_vector, deadline = prepare(expression, timeout, latex)
+    if not timeout > 0:
+        raise InputError("--timeout must be positive")
+    deadline = time.monotonic() + timeout
+    points = [coerce_point(p) for p in at]
+    asked = question.read(expression, names=question.declared(points, wrt, var), latex=latex)
+    wanted = question.partials(asked, partials, wrt)
+    if asked.equation is not None:
+        from pdiff import implicit_api
+
+        return implicit_api.derivative(asked, wanted, points, dtype=dtype, device=device, timeout=timeout,
+                                       deadline=deadline, symbolic_side=symbolic_side, memory_mb=memory_mb,
+                                       source=expression)
+    components, is_vector = asked.components, asked.is_vector
     variables = symbolic.variables_of(components)
-    wanted = resolve_partials(partials, wrt, variables)
     if not wanted:
         raise InputError("the expression has no variables: name the partial you want (e.g. df/dx) or use --wrt")
-    points = [coerce_point(p) for p in at]
-    needed = sorted({*variables, *(n for p in wanted for n in p.wrt)})
-    check_points(points, needed)
+    needed = sorted({*variables, *(n for p in wanted for n in p.wrt)}, key=symbolic.natural_key)
+    notes = list(asked.notes)
+    filled, evaluated = _fill_unneeded(components, wanted, points, needed) if points else ([], points)
+    if filled:
+        listed = ", ".join(filled)
+        notes.append(f"the derivatives do not depend on {listed}: {listed} set to 1 for autograd, and f's domain "
+                     f"was not checked along {listed}")
+    check_points(evaluated, needed)
     if not points and not symbolic_side:
         raise InputError("nothing to compute: give a point with --at, or drop --no-symbolic")
-    ev = evaluate(components, [p.wrt for p in wanted], points, needed, dtype=dtype, device=device, timeout=timeout,
+    ev = evaluate(components, [p.wrt for p in wanted], evaluated, needed, dtype=dtype, device=device, timeout=timeout,
                   deadline=deadline, symbolic_side=symbolic_side, memory_mb=memory_mb)
+    if filled:
+        ev.function = None  # f at the stand-in value says nothing about the user's point
 
+    results, problems = diff_results(ev, len(components), wanted, points, is_vector, symbolic_side, dtype)
+    rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float64"])
+    shown = components if is_vector else components[0]
+    return DiffReport(expression, symbolic.to_text(shown), symbolic.to_display(shown), tuple(variables), is_vector,
+                      dtype, ev.device, (rtol, atol), tuple(results), tuple(dict.fromkeys(problems)),
+                      read_as=asked.read_as, notes=tuple(notes))
+
+
+def diff_results(ev: Evaluation, n_components: int, wanted: Sequence[Partial], points: Sequence[dict],
+                 is_vector: bool, symbolic_side: bool, dtype: str) -> tuple[list[DiffResult], list[str]]:
+    """One DiffResult per (component, partial, point) of an evaluation whose entry k is c * len(wanted) + p,
+    judged against the dtype's tolerance; and the problems to report."""
     rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float64"])
     results, problems = [], []
-    for c in range(len(components)):
+    for c in range(n_components):
         for p, partial in enumerate(wanted):
             k = c * len(wanted) + p
             text = ev.derivatives.get(k)
@@ -289,6 +322,23 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
                                           status, note))
                 if note:
                     problems.append(f"{label} at {_point_label(point)}: {note}")
-    shown = components if is_vector else components[0]
-    return DiffReport(expression, symbolic.to_text(shown), symbolic.to_display(shown), tuple(variables), is_vector,
-                      dtype, ev.device, (rtol, atol), tuple(results), tuple(dict.fromkeys(problems)))
+    return results, problems
+
+
+FILL_SECONDS = 1.0  # to learn whether the derivatives depend on a variable the points leave out
+
+
+def _fill_unneeded(components, wanted: Sequence[Partial], points: list[dict],
+                   needed: Sequence[str]) -> tuple[list[str], list[dict]]:
+    """Variables no point gives and no derivative depends on (z in d/dx of 2x^2 + 3z), and the points to evaluate
+    with those set to 1. Where SymPy cannot tell within FILL_SECONDS, nothing is filled (the point must give it)."""
+    missing = [name for name in needed if all(name not in point for point in points)]
+    if not missing:
+        return [], points
+    try:
+        with bounds.alarm(FILL_SECONDS):
+            used = {s.name for c in components for p in wanted for s in symbolic.derivative(c, p.wrt).free_symbols}
+    except TimeoutError:
+        return [], points
+    unneeded = [name for name in missing if name not in used and all(name not in p.wrt for p in wanted)]
+    return unneeded, [{**point, **{name: sp.Integer(1) for name in unneeded}} for point in points]

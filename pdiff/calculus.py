@@ -10,14 +10,15 @@ Variable order: as written in --wrt, else sorted by name.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 import sympy as sp
 
-from pdiff import bounds, symbolic
-from pdiff.api import TOLERANCES, evaluate, outside_domain, prepare
+from pdiff import bounds, question, symbolic
+from pdiff.api import TOLERANCES, evaluate, outside_domain
 from pdiff.errors import InputError
 from pdiff.notation import Partial
 from pdiff.parse import parse_number
@@ -41,12 +42,15 @@ class Plan:
     auxiliary: list[list[tuple[sp.Expr, int, int]]] | None = None  # entries needed beside the result (a gradient)
 
 
-def variables_for(components: list[sp.Expr], wrt: str | Sequence[str] | None) -> list[str]:
-    """The variables in order: as written in --wrt (which must name every variable used), else sorted by name."""
+def variables_for(components: list[sp.Expr], wrt: str | Sequence[str] | None,
+                  parameters: Sequence[str] = ()) -> list[str]:
+    """The variables in order: as written in --wrt, else sorted naturally. Every other name of the expression must
+    be a parameter (given a value in --at, or of `f(x) = a x^2`): held constant."""
     variables = _variables(components, wrt)
-    missing = sorted(set(symbolic.variables_of(components)) - set(variables))
+    missing = [n for n in symbolic.variables_of(components) if n not in variables and n not in parameters]
     if missing:
-        raise InputError(f"--wrt leaves out {', '.join(missing)}, which the expression uses")
+        raise InputError(f"--wrt leaves out {', '.join(missing)}, which the expression uses (give "
+                         f"{'it' if len(missing) == 1 else 'them'} a value with --at to hold {'it' if len(missing) == 1 else 'them'} constant)")
     return variables
 
 
@@ -60,6 +64,17 @@ def _variables(components: list[sp.Expr], wrt: str | Sequence[str] | None) -> li
                 raise InputError(f"--wrt: {name!r} is not a variable name")
         return names
     return symbolic.variables_of(components)
+
+
+def read_function(command: str, expression: str, *, names=(), latex: bool | None = None) -> question.Question:
+    """The expression of a vector-calculus command: a function or a definition, not an equation or d/dx (...)."""
+    asked = question.read(expression, names=names, latex=latex)
+    if asked.equation is not None:
+        raise InputError(f"{command} takes a function, not an equation (for implicit derivatives use pdiff diff "
+                         "EQUATION dy/dx)")
+    if asked.parsed.operator is not None:
+        raise InputError(f"a derivative operator in front is for pdiff diff; {command} takes the function alone")
+    return asked
 
 
 def _scalar(command: str, components: list[sp.Expr], is_vector: bool) -> None:
@@ -189,21 +204,41 @@ def compute(command: str, expression: str, *, wrt: str | Sequence[str] | None = 
             at: Sequence[str | Mapping[str, object]] = (), along: str | Sequence | None = None,
             dtype: str = "float64", device: str = "auto", timeout: float = bounds.DEFAULT_TIMEOUT,
             symbolic_side: bool = True, memory_mb: int = bounds.DEFAULT_MEMORY_MB,
-            latex: bool | None = None) -> TensorReport:
-    """Compute `command` (gradient, hessian, jacobian, laplacian, divergence, curl, directional) of `expression`."""
-    components, is_vector, deadline = prepare(expression, timeout, latex)
-    variables = variables_for(components, wrt)
+            latex: bool | None = None, var: str | Sequence[str] | None = None) -> TensorReport:
+    """Compute `command` (gradient, hessian, jacobian, laplacian, divergence, curl, directional) of `expression`.
+
+    Names of the expression outside `wrt` that every point gives a value (`--at a=2`) are parameters."""
+    if not timeout > 0:
+        raise InputError("--timeout must be positive")
+    deadline = time.monotonic() + timeout
+    points = [coerce_point(p) for p in at]
+    asked = read_function(command, expression, names=question.declared(points, wrt, var), latex=latex)
+    components, is_vector = asked.components, asked.is_vector
+    given = [n for n in symbolic.variables_of(components) if points and all(n in p for p in points)]
+    if wrt:
+        parameters = [n for n in given if n not in question.split_names(wrt)]
+    else:
+        parameters = question.parameters(asked)
+        wrt = asked.variables if asked.parsed.arguments is not None else None
+    variables = variables_for(components, wrt, parameters)
     direction = None
     if along is not None:
-        parts = along.split(",") if isinstance(along, str) else along
+        text = along.strip() if isinstance(along, str) else None
+        if text and (text[0], text[-1]) in (("(", ")"), ("<", ">"), ("[", "]")):  # (1,1), <1,1>, [1,1]
+            text = text[1:-1]
+        parts = text.split(",") if text is not None else along
+        if text is not None and any(not p.strip() for p in parts):
+            raise InputError(f"--along {along.strip()!r} has an empty component: write numbers like 1,2 or (1,2)")
         direction = [parse_number(p) if isinstance(p, str) else sp.nsimplify(p) for p in parts]
+        if direction and all(a == 0 for a in direction):
+            raise InputError("--along must not be the zero vector")
     the_plan = plan(command, components, is_vector, variables, direction)
-    points = [coerce_point(p) for p in at]
-    check_points(points, variables)
+    needed = [*variables, *(p for p in parameters if p not in variables)]
+    check_points(points, needed)
     if not points and not symbolic_side:
         raise InputError("nothing to compute: give a point with --at, or drop --no-symbolic")
     auxiliary = the_plan.auxiliary or []
-    ev = evaluate(components, the_plan.partials, points, variables, entries=the_plan.entries + auxiliary, dtype=dtype,
+    ev = evaluate(components, the_plan.partials, points, needed, entries=the_plan.entries + auxiliary, dtype=dtype,
                   device=device, timeout=timeout, deadline=deadline, symbolic_side=symbolic_side,
                   memory_mb=memory_mb)
     rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float64"])
@@ -263,4 +298,5 @@ def compute(command: str, expression: str, *, wrt: str | Sequence[str] | None = 
     return TensorReport(command, expression, symbolic.to_text(shown), symbolic.to_display(shown), tuple(variables),
                         the_plan.shape, tuple(the_plan.row_labels), tuple(the_plan.column_labels),
                         tuple(the_plan.names), _shape(derivative, the_plan.shape), dtype, ev.device, (rtol, atol),
-                        tuple(results), tuple(dict.fromkeys(problems)))
+                        tuple(results), tuple(dict.fromkeys(problems)), read_as=asked.read_as,
+                        notes=asked.notes)

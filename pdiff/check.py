@@ -22,13 +22,12 @@ from typing import Iterator, Mapping, Sequence
 
 import sympy as sp
 
-from pdiff import bounds, symbolic
+from pdiff import bounds, implicit, question, symbolic
 from pdiff.check_results import (CheckReport, Counterexample, ProblemResult, ProblemSetReport, Shown,
                                  Verdict)
 from pdiff.errors import InputError, PdiffError
 from pdiff.latex import partial_to_plain
-from pdiff.notation import parse_partial
-from pdiff.parse import parse
+from pdiff.parse import read_input
 from pdiff.points import check_points, coerce_point
 
 SAMPLES = 256  # random points per check, spread over four scales
@@ -84,12 +83,32 @@ def _zero_test(difference: sp.Expr, seconds: float, alarm) -> str:
     return outcome
 
 
-def zero_jobs(expr: sp.Expr, wrt: Sequence[str], answer: sp.Expr, seconds: float, alarm) -> Iterator[tuple]:
-    """The symbolic judge: ("derivative", Shown) unsimplified, then ("zero", outcome of the zero test)."""
+def zero_jobs(expr: sp.Expr, wrt: Sequence[str], answer: sp.Expr, seconds: float, alarm,
+              curve: sp.Expr | None = None) -> Iterator[tuple]:
+    """The symbolic judge: ("derivative", Shown) unsimplified, then ("zero", outcome of the zero test). With a
+    `curve` F (implicit differentiation) the difference need only vanish where F = 0."""
     start = time.monotonic()
     derivative = symbolic.derivative(expr, wrt)
     yield ("derivative", Shown(symbolic.to_text(derivative), symbolic.to_display(derivative)))
-    yield ("zero", _zero_test(derivative - answer, seconds - (time.monotonic() - start), alarm))
+    outcome = _zero_test(derivative - answer, seconds - (time.monotonic() - start), alarm)
+    if outcome != "zero" and curve is not None:
+        try:
+            with alarm(max(seconds - (time.monotonic() - start), 0.05)):
+                outcome = "zero" if _zero_on_curve(derivative - answer, curve) else outcome
+        except TimeoutError:
+            outcome = "timeout"
+    yield ("zero", outcome)
+
+
+def _zero_on_curve(difference: sp.Expr, curve: sp.Expr) -> bool:
+    """Whether the difference's numerator is a multiple of the polynomial F (so it is 0 wherever F = 0):
+    -25/y^3 and -(x^2 + y^2)/y^3 agree on x^2 + y^2 = 25. Only for polynomial curves; False otherwise."""
+    numerator = sp.numer(sp.together(difference))
+    symbols = sorted(curve.free_symbols | numerator.free_symbols, key=lambda s: s.name)
+    if not (curve.is_polynomial(*symbols) and numerator.is_polynomial(*symbols)):
+        return False
+    _, remainder = sp.reduced(sp.expand(numerator), [sp.expand(curve)], *symbols)
+    return remainder == 0
 
 
 def exact_jobs(expr: sp.Expr, wrt: Sequence[str], answer: sp.Expr, points: Sequence[Mapping[str, sp.Expr]],
@@ -159,6 +178,39 @@ def _numeric(expr, answer, wrt, names, at_points, samples, seed, deadline):
     return f, d, a, columns, exact_point
 
 
+def _numeric_on_curve(curve, roles, order, answer, names, at_points, samples, seed, deadline):
+    """Like _numeric for dⁿy/dxⁿ of F = 0: random points on the curve (Newton's method), the derivative from
+    autograd's partials of F (pdiff.implicit.numeric), the answer lowered. "f" is the derivative itself: the
+    domain is where the implicit function exists."""
+    import torch
+
+    from pdiff.autodiff import DeadlineExceeded, partials_at
+    from pdiff.lower import lower
+
+    sampled = implicit.sample_on_curve(curve, names, roles[0], samples, seed)
+    columns = {name: torch.cat([torch.tensor([float(sp.N(p[name], 17)) for p in at_points], dtype=torch.float64),
+                                sampled[name].to(torch.float64)]) for name in names}
+    size = len(at_points) + len(sampled[names[0]])
+    _, needed = implicit.formula(order)
+    role_names = {"x": roles[1], "y": roles[0]}
+    try:
+        partials = partials_at(lower(implicit.equation_expr(curve), names), columns,
+                               [tuple(role_names[r] for r in p) for p in needed], deadline)
+    except DeadlineExceeded:
+        return None
+    d = torch.broadcast_to(implicit.numeric(dict(zip(needed, partials)), order), (size,))
+    with torch.no_grad():
+        a = torch.broadcast_to(lower(answer, names)(columns), (size,))
+
+    def exact_point(j: int) -> dict[str, sp.Expr]:
+        if j < len(at_points):
+            return dict(at_points[j])
+        # 15 digits: within float noise of the curve, and a point a person can read
+        return {name: sp.Rational(f"{columns[name][j].item():.15g}") for name in names}
+
+    return d, d, a, columns, exact_point
+
+
 def _suspects(f, d, a, n_at: int, size):
     """Indices to re-evaluate exactly, most telling first, and the number of points compared.
 
@@ -193,7 +245,8 @@ def _confirms(values: tuple[float, float, float]) -> bool:
 
 def check(expression: str, partial: str, answer: str, *, at: Sequence[str | Mapping[str, object]] = (),
           timeout: float = bounds.DEFAULT_TIMEOUT, samples: int = SAMPLES, seed: int = 0,
-          latex: bool | None = None, memory_mb: int = bounds.DEFAULT_MEMORY_MB) -> CheckReport:
+          latex: bool | None = None, memory_mb: int = bounds.DEFAULT_MEMORY_MB,
+          var: str | Sequence[str] | None = None) -> CheckReport:
     """Is `answer` the partial derivative `partial` of `expression`? Symbolic and numeric judges, see the module.
 
     >>> check("sin(x)^2", "d/dx", "sin(2x)").verdict.value
@@ -205,23 +258,44 @@ def check(expression: str, partial: str, answer: str, *, at: Sequence[str | Mapp
         raise InputError("--timeout must be positive")
     start = time.monotonic()
     deadline = start + timeout
-    expr, ans = parse(expression, latex=latex), parse(answer, latex=latex)
-    if isinstance(expr, list) or isinstance(ans, list):
-        raise InputError("pdiff check takes one expression and one answer, not a vector")
-    variables = symbolic.variables_of([expr, ans])
-    wanted = parse_partial(partial_to_plain(partial), variables)
-    names = sorted({*variables, *wanted.wrt})
     at_points = [coerce_point(p) for p in at]
+    names = question.declared(at_points, var=var)
+    asked = question.read(expression, names=names, latex=latex)
+    read_answer = read_input(answer, names=names, latex=latex)
+    if asked.is_vector or isinstance(read_answer.expression, list):
+        raise InputError("pdiff check takes one expression and one answer, not a vector")
+    if read_answer.equation is not None or read_answer.operator is not None or read_answer.function is not None:
+        raise InputError("the answer must be an expression (for f'(x) = 2x write just 2x)")
+    expr, ans = asked.components[0], read_answer.expression
+    own = set(symbolic.variables_of([expr]))
+    extra = sorted(set(symbolic.variables_of([ans])) - own, key=symbolic.natural_key)
+    if extra:
+        raise InputError(f"the answer uses {', '.join(extra)}, which the function does not have "
+                         f"(its variables: {', '.join(symbolic.variables_of([expr])) or 'none'})")
+    (wanted,) = question.partials(asked, [partial_to_plain(partial)], None)
+    variables = symbolic.variables_of([expr, ans])
+    names = sorted({*variables, *wanted.wrt}, key=symbolic.natural_key)
     check_points(at_points, names)
     if not names:
         names = ["x"]  # constants: still compare at points (autograd needs an input)
+    curve = roles = None
+    if asked.equation is not None:  # implicit: grade dⁿy/dxⁿ on the curve F = 0
+        roles = question.implicit_roles(asked, wanted)
+        for point in at_points:
+            if not implicit.on_curve(asked.equation, point):
+                raise InputError(f"--at {_point_text(point)} is not on the curve {asked.read_as}")
+        curve = asked.equation
+        with bounds.alarm(min(timeout, 10.0)):
+            expr = implicit.exact(curve, *roles, wanted.order)
+    jobs_wrt = () if curve is not None else wanted.wrt
 
     work_seconds = max(timeout - 0.25, 0.05)  # leave the worker a moment to report before the deadline
-    judge = bounds.start(zero_jobs, expr, wanted.wrt, ans, work_seconds, bounds.alarm, memory_mb=memory_mb)
+    judge = bounds.start(zero_jobs, expr, jobs_wrt, ans, work_seconds, bounds.alarm, curve, memory_mb=memory_mb)
     derivative = counterexample = None
     notes: list[str] = []
     try:
-        numeric = _numeric(expr, ans, wanted.wrt, names, at_points, samples, seed, deadline)
+        numeric = (_numeric(expr, ans, wanted.wrt, names, at_points, samples, seed, deadline) if curve is None
+                   else _numeric_on_curve(curve, roles, wanted.order, ans, names, at_points, samples, seed, deadline))
         if numeric is None:  # autograd ran out of time: the symbolic judge alone cannot make it "correct"
             suspects, checked, points = [], 0, []
             notes.append(f"the numeric check did not finish within {timeout:g} s")
@@ -230,7 +304,7 @@ def check(expression: str, partial: str, answer: str, *, at: Sequence[str | Mapp
             size = sum(columns[name].abs() for name in names)
             suspects, checked, relative = _suspects(f, d, a, len(at_points), size)
             points = [exact_point(j) for j in suspects]
-        exact_worker = bounds.start(exact_jobs, expr, wanted.wrt, ans, points, bounds.alarm, memory_mb=memory_mb)
+        exact_worker = bounds.start(exact_jobs, expr, jobs_wrt, ans, points, bounds.alarm, memory_mb=memory_mb)
         exact_messages = exact_worker.collect(deadline).messages
     except BaseException:
         # an input error, ^C or the shell's line watchdog ends the call now, not at the deadline; a resident
@@ -295,9 +369,14 @@ def check(expression: str, partial: str, answer: str, *, at: Sequence[str | Mapp
         reason = (f"{why}; numerically the two agree at all {checked} points checked" if checked else
                   f"{why}, but the numeric check did not finish" if numeric is None else
                   f"{why}, and no point where both are defined was found to compare")
-    return CheckReport(expression, _shown(expr), tuple(symbolic.variables_of([expr])), wanted.text, wanted.wrt,
-                       wanted.leibniz, answer, _shown(ans), derivative, verdict, zero, counterexample, checked,
-                       reason, tuple(notes))
+    if curve is not None:
+        notes.append(f"implicit differentiation: {wanted.text} with {roles[0]} a function of {roles[1]}, checked at "
+                     f"points on the curve {asked.read_as}")
+    function = curve if curve is not None else expr
+    return CheckReport(expression, _shown(function), tuple(symbolic.variables_of([function])), wanted.text,
+                       wanted.wrt, wanted.leibniz, answer, _shown(ans), derivative, verdict, zero, counterexample,
+                       checked, reason, (*asked.notes, *read_answer.notes, *notes), read_as=asked.read_as,
+                       answer_read_as=read_answer.read_as)
 
 
 # ---- problem files

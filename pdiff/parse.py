@@ -418,7 +418,9 @@ def _read_as(reading: reader.Reading, body, sides) -> str:
     def shown(expr) -> str:
         if isinstance(expr, list):
             return "[" + ", ".join(shown(e) for e in expr) + "]"
-        return sp.sstr(expr, order="none").replace("**", "^")
+        # SymPy's Max/Min are pdiff's max/min: the reading must parse back
+        return re.sub(r"\b(Max|Min)\(", lambda m: m.group(1).lower() + "(", sp.sstr(expr)).replace(
+            "**", "^")
 
     if sides is not None:
         return f"{shown(sides[0])} = {shown(sides[1])}"

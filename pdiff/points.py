@@ -37,8 +37,8 @@ def parse_point(text: str) -> dict[str, sp.Expr]:
     """`x=2,y=pi/4` → {"x": 2, "y": pi/4} as exact real numbers."""
     point: dict[str, sp.Expr] = {}
     for part in split_top_level(text):
-        if not part.strip():
-            continue
+        if not part.strip():  # `x=1,,` is a slip, maybe a value lost: say so rather than guess
+            raise PointError(f"--at {_shown(text)} has an empty item: write it like x=2,y=pi/4")
         match = _ASSIGNMENT.fullmatch(part)
         if not match or not match.group(2):
             raise PointError(f"cannot read {_shown(part.strip(), quote=True)} in --at: write it like x=2,y=pi/4")
@@ -86,8 +86,7 @@ def check_points(points: Sequence[dict[str, sp.Expr]], needed: Sequence[str]) ->
         missing = [name for name in needed if name not in point]
         if missing:
             # f is evaluated at the whole point even when the answer does not depend on every variable
-            raise PointError(f"--at gives no value for {', '.join(missing)} (every variable of the expression needs"
-                             f" one, even if the derivative does not depend on it: e.g. {missing[0]}=0)")
+            raise PointError(f"--at gives no value for {', '.join(missing)} (e.g. {missing[0]}=0)")
         unknown = sorted(set(point) - needed_set)
         if unknown:
             listed = ", ".join(needed) or "none"

@@ -102,7 +102,8 @@ def _strip(segment: Segment) -> Segment:
 
 # the operators of printed mathematics; look-alikes (∗ U+2217, no-break spaces) stay refused by the grammar
 _SYMBOLS = {"·": "*", "×": "*", "⋅": "*", "÷": "/", "−": "-"}
-_SUPERSCRIPTS = {**{c: str(i) for i, c in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")}, "⁻": "-", "⁺": "+"}
+_SUPERSCRIPTS = {**{c: str(i) for i, c in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")}, "⁻": "-", "⁺": "+", "ⁿ": "n", "ˣ": "x",
+                 "ʸ": "y", "ⁱ": "i"}
 _ROOTS = {"√": "sqrt", "∛": "cbrt"}
 
 
@@ -273,10 +274,10 @@ def _bars(segment: Segment) -> Segment:
         if char != "|":
             out.add(char, segment.origin[i])
             continue
-        before = text[:i].rstrip()
+        before = "".join(out.chars).rstrip()  # what is read so far: a bar that closed is now ')'
         after = text[i + 1:].lstrip()
-        after_operand = bool(before) and (before[-1].isalnum() or before[-1] in ")]._") and not (
-            out.chars and "".join(out.chars).rstrip().endswith("abs("))
+        after_operand = bool(before) and (before[-1].isalnum() or before[-1] in ")]._") and not before.endswith(
+            "abs(")
         if opened and after_operand:
             if after[:1].isalnum() or after[:1] == "(" and "|" in after:
                 if "|" in after:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -157,6 +157,23 @@ class ChunkValues:
     exact: list[np.ndarray | None]
     abs_diff: list[np.ndarray | None]
     rel_diff: list[np.ndarray | None]
+    # matrix plans only (grad, hessian, jacobian): per row, like `--at` gives per point
+    status: np.ndarray | None = None  # ROW_STATUS codes, the worst over the entries
+    max_abs: np.ndarray | None = None  # max |autograd − exact| over the entries (nan where none is comparable)
+    facts: dict | None = None  # eigenvalues (rows × n), determinant, critical, classification; None on bad rows
+
+
+ROW_STATUS = ("ok", "disagree", "non-finite", "non-differentiable")  # codes 0-3, worse last (Status values)
+
+
+@dataclass(frozen=True)
+class MatrixLayout:
+    """What makes a plan a gradient, Hessian or Jacobian: the first `entries` targets are the answer's entries,
+    row-major; any after them are the gradient (a Hessian's criticality), computed but not shown."""
+
+    command: str
+    shape: tuple[int, ...]
+    entries: int
 
 
 def _symbolic_work(components: Sequence[sp.Expr], wrts: Sequence[tuple[str, ...]]):
@@ -196,6 +213,8 @@ class StreamPlan:
         self.timeout = timeout
         self.symbolic_side = symbolic_side
         self._pool = None
+        self.layout: MatrixLayout | None = None  # set by plan_matrix
+        self.read_as, self.notes = "", ()  # how the input was read (set by the caller), for the renderers
         self.variables = list(variables)
         self.needed = sorted({*variables, *(name for _, wrt in partials for name in wrt)})
         self.device = resolve_device(device)
@@ -356,6 +375,13 @@ class StreamPlan:
             largest = np.max([b[0].cpu().numpy() for b in pending.checks], axis=0)
             largest_rel = np.max([b[1].cpu().numpy() for b in pending.checks], axis=0)
         kinked = self._kinks(chunk, arrays)
+        entries = self.layout.entries if self.layout else 0
+        codes = np.zeros(len(chunk), dtype=np.int8) if self.layout else None
+
+        def mark(t: int, rows: np.ndarray, code: int) -> None:
+            if t < entries:
+                np.maximum(codes, np.where(rows, np.int8(code), np.int8(0)), out=codes)
+
         for t, summary in enumerate(self.summary.targets):
             auto, exact, diff, rel = arrays[t]
             summary.points += len(chunk)
@@ -364,6 +390,7 @@ class StreamPlan:
                 finite = np.isfinite(auto)
                 if not finite.all():
                     self._count_non_finite(summary, chunk, finite)
+                    mark(t, ~finite, 2)
                 continue
             rtol, atol = self.summary.tolerance
             if largest[t] <= atol and no_derivative is None:  # the common case: every |Δ| finite and within tolerance
@@ -373,13 +400,16 @@ class StreamPlan:
             finite = np.isfinite(auto)
             if no_derivative is not None:
                 finite |= no_derivative
+                mark(t, no_derivative, 3)
             if not finite.all():
                 self._count_non_finite(summary, chunk, finite)
+                mark(t, ~finite, 2)
             with np.errstate(invalid="ignore"):
                 disagree = finite & ~(diff <= atol + rtol * np.abs(exact)) | finite & ~np.isfinite(exact)
             if no_derivative is not None:
                 disagree &= ~no_derivative
             if disagree.any():
+                mark(t, disagree, 1)
                 i = int(np.argmax(disagree))
                 summary.disagree += int(disagree.sum())
                 if summary.first_disagree is None:
@@ -390,8 +420,36 @@ class StreamPlan:
                 self._note_max(summary, chunk, float(diff[comparable].max()), diff, "abs")
                 self._note_max(summary, chunk, float(np.nanmax(np.where(comparable, rel, np.nan))), rel, "rel")
         self.summary.points += len(chunk)
-        return ChunkValues(chunk, [a[0] for a in arrays], [a[1] for a in arrays], [a[2] for a in arrays],
-                           [a[3] for a in arrays])
+        values = ChunkValues(chunk, [a[0] for a in arrays], [a[1] for a in arrays], [a[2] for a in arrays],
+                             [a[3] for a in arrays])
+        if self.layout:
+            values.status = codes
+            values.max_abs, values.facts = self._matrix_rows(arrays, len(chunk))
+        return values
+
+    def _matrix_rows(self, arrays: list, n: int) -> tuple[np.ndarray, dict | None]:
+        """Per row: the largest comparable |Δ| over the entries, and the facts `--at` gives at a point
+        (eigenvalues, determinant, criticality, classification), on rows whose entries are all finite."""
+        layout = self.layout
+        largest = np.full(n, np.nan)
+        for auto, exact, diff, rel in arrays[:layout.entries]:
+            if diff is not None:
+                with np.errstate(invalid="ignore"):
+                    np.fmax(largest, np.where(np.isfinite(diff), diff, np.nan), out=largest)
+        if layout.command == "gradient" or len(layout.shape) != 2 or layout.shape[0] != layout.shape[1]:
+            return largest, None
+        size = layout.shape[0]
+        matrices = np.stack([a[0] for a in arrays[:layout.entries]], axis=1).reshape(n, size, size)
+        good = np.isfinite(matrices).all(axis=(1, 2))
+        facts: dict = {"good": good, "determinant": determinants(matrices)}
+        if layout.command == "hessian":
+            rtol, atol = self.summary.tolerance
+            gradient = arrays[layout.entries:]
+            # exact zeros decide, as with --at; in float64 that is the exact column, else autograd
+            columns = [g[1] if all(h[1] is not None for h in gradient) else g[0] for g in gradient]
+            g = np.stack(columns, axis=1) if columns else np.zeros((n, 0))
+            facts.update(hessian_rows(np.where(good[:, None, None], matrices, 0.0), g, rtol, atol))
+        return largest, facts
 
     def _where(self, chunk: Chunk, row: int) -> str:
         return f"{self.source_name} {chunk.where(row)}"
@@ -530,40 +588,88 @@ class StreamPlan:
                 self._pool = None
 
 
+def determinants(a: np.ndarray) -> np.ndarray:
+    """calculus.determinant over a stack of matrices (rows × n × n): the same closed forms up to 3×3, in the
+    same order of operations, so a row's value is the one `--at` gives at that point."""
+    n = a.shape[1]
+    if n == 1:
+        return a[:, 0, 0].copy()
+    if n == 2:
+        return a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
+    if n == 3:
+        return (a[:, 0, 0] * (a[:, 1, 1] * a[:, 2, 2] - a[:, 1, 2] * a[:, 2, 1])
+                - a[:, 0, 1] * (a[:, 1, 0] * a[:, 2, 2] - a[:, 1, 2] * a[:, 2, 0])
+                + a[:, 0, 2] * (a[:, 1, 0] * a[:, 2, 1] - a[:, 1, 1] * a[:, 2, 0]))
+    return np.linalg.det(a)
+
+
+def hessian_rows(matrices: np.ndarray, gradient: np.ndarray, rtol: float, atol: float) -> dict:
+    """calculus._hessian_facts's eigenvalues, criticality and classification for a stack of Hessians (rows × n
+    × n) and their gradients (rows × n), the same rule row by row (tests/test_output_contract.py holds them to
+    it); the gradient decides criticality by its float test (|g| ≤ 10 atol)."""
+    eigenvalues = np.linalg.eigvalsh((matrices + matrices.swapaxes(1, 2)) / 2)
+    scale = np.maximum(1.0, np.abs(eigenvalues).max(axis=1, initial=0.0))
+    zero = (atol + rtol * scale)[:, None]
+    critical = (np.abs(gradient) <= atol * 10).all(axis=1)
+    test = np.where((np.abs(eigenvalues) <= zero).any(axis=1), "inconclusive",
+                    np.where((eigenvalues > 0).all(axis=1), "local minimum",
+                             np.where((eigenvalues < 0).all(axis=1), "local maximum", "saddle point")))
+    return {"eigenvalues": eigenvalues, "critical": critical,
+            "classification": np.where(critical, test, "not a critical point")}
+
+
 def plan_diff(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequence[str] | None = None,
               dtype: str = "float64", device: str = "auto", timeout: float = bounds.DEFAULT_TIMEOUT,
-              symbolic_side: bool = True) -> StreamPlan:
-    """A StreamPlan for `pdiff diff EXPRESSION PARTIALS... --points/--grid`."""
-    from pdiff.api import parse_expression, resolve_partials
+              symbolic_side: bool = True, names=(), latex: bool | None = None) -> StreamPlan:
+    """A StreamPlan for `pdiff diff EXPRESSION PARTIALS... --points/--grid`. `names`: declared names (the grid's
+    or file's columns, --var), read whole."""
+    from pdiff import question
 
-    components, is_vector = parse_expression(expression)
+    asked = question.read(expression, names={*names, *question.declared(wrt=wrt)}, latex=latex)
+    if asked.equation is not None:
+        raise InputError("implicit differentiation takes points with --at (each point must lie on the curve)")
+    components, is_vector = asked.components, asked.is_vector
     variables = symbolic.variables_of(components)
-    wanted = resolve_partials(partials, wrt, variables)
+    wanted = question.partials(asked, partials, wrt)
     shown = components if is_vector else components[0]
-    return StreamPlan(components, [(p.text, tuple(p.wrt)) for p in wanted], variables=variables,
-                      is_vector=is_vector, expression=symbolic.to_text(shown), dtype=dtype, device=device,
-                      timeout=timeout, symbolic_side=symbolic_side)
+    stream_plan = StreamPlan(components, [(p.text, tuple(p.wrt)) for p in wanted], variables=variables,
+                             is_vector=is_vector, expression=symbolic.to_text(shown), dtype=dtype, device=device,
+                             timeout=timeout, symbolic_side=symbolic_side)
+    stream_plan.read_as, stream_plan.notes = asked.read_as, asked.notes
+    return stream_plan
 
 
 def plan_matrix(command: str, expression: str, *, wrt: str | Sequence[str] | None = None, dtype: str = "float64",
                 device: str = "auto", timeout: float = bounds.DEFAULT_TIMEOUT,
-                symbolic_side: bool = True) -> StreamPlan:
-    """A StreamPlan for `pdiff grad|hessian|jacobian ... --points/--grid`: one column per entry, named like
-    d2f/dxdy (a Jacobian's columns are df/dx[i] for component i). Entries that combine several partials (Laplacian,
-    div, curl, dir) are not streamed."""
-    from pdiff.api import parse_expression
-    from pdiff.calculus import plan, variables_for
+                symbolic_side: bool = True, names=(), latex: bool | None = None) -> StreamPlan:
+    """A StreamPlan for `pdiff grad|hessian|jacobian ... --points/--grid`: one column per entry, named as with
+    --at (calculus.plan: df/dx, d2f/dxdy, df1/dx for a Jacobian's first component). Entries that combine several
+    partials (Laplacian, div, curl, dir) are not streamed."""
+    from pdiff import question
+    from pdiff.calculus import plan, read_function, variables_for
 
     if command not in ("gradient", "hessian", "jacobian"):
         raise InputError("--points and --grid work with diff, grad, hessian and jacobian")
-    components, is_vector = parse_expression(expression)
+    asked = read_function(command, expression, names={*names, *question.declared(wrt=wrt)}, latex=latex)
+    components, is_vector = asked.components, asked.is_vector
+    if not wrt and asked.parsed.arguments is not None:
+        wrt = asked.variables
     variables = variables_for(components, wrt)
     the_plan = plan(command, components, is_vector, variables)
     if command == "jacobian":
         partials = [(f"df/d{name}", wrt_) for name, wrt_ in zip(variables, the_plan.partials)]
-    else:
+    else:  # a Hessian's gradient too, after its entries: it decides criticality
         partials = [(name, the_plan.partials[entry[0][2]]) for name, entry in zip(the_plan.names, the_plan.entries)]
+        partials += [(f"df/d{v}", the_plan.partials[entry[0][2]])
+                     for v, entry in zip(variables, the_plan.auxiliary or [])]
     shown = components if is_vector else components[0]
-    return StreamPlan(components, partials, variables=variables, is_vector=command == "jacobian",
-                      expression=symbolic.to_text(shown), dtype=dtype, device=device, timeout=timeout,
-                      symbolic_side=symbolic_side)
+    stream_plan = StreamPlan(components, partials, variables=variables, is_vector=command == "jacobian",
+                             expression=symbolic.to_text(shown), dtype=dtype, device=device, timeout=timeout,
+                             symbolic_side=symbolic_side)
+    # the entries' names as with --at (a Jacobian's df1/dx, not df/dx[1]); `component` stays 0-based
+    for i, name in enumerate(the_plan.names):
+        target = replace(stream_plan.targets[i], label=name)
+        stream_plan.targets[i] = stream_plan.summary.targets[i].target = target
+    stream_plan.layout = MatrixLayout(command, tuple(the_plan.shape), len(the_plan.entries))
+    stream_plan.read_as, stream_plan.notes = asked.read_as, asked.notes
+    return stream_plan

@@ -17,7 +17,7 @@ import sympy as sp
 from pdiff.parse import symbol
 
 
-def _natural_key(name: str) -> tuple:
+def natural_key(name: str) -> tuple:
     """x2 before x10: runs of digits compare as numbers, the rest as text (then the name itself breaks ties)."""
     parts = re.split(r"(\d+)", name)
     return tuple(int(part) if i % 2 else part for i, part in enumerate(parts)), name
@@ -25,7 +25,7 @@ def _natural_key(name: str) -> tuple:
 
 def variables_of(exprs: Sequence[sp.Expr]) -> list[str]:
     """The variable names of the expressions in natural order: sorted by name, numbers by value (x2 before x10)."""
-    return sorted({s.name for e in exprs for s in e.free_symbols}, key=_natural_key)
+    return sorted({s.name for e in exprs for s in e.free_symbols}, key=natural_key)
 
 
 class _RealAbs(sp.Function):

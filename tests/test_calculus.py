@@ -175,7 +175,8 @@ def test_cli_formats_and_exit_codes():
 
     table = runner.invoke(app, ["jacobian", "[x1^2, x2^2]", "--at", "x1=1,x2=2", "--format", "csv"])
     lines = table.stdout.splitlines()
-    assert lines[0] == "x1,x2,df1/dx1,df1/dx2,df2/dx1,df2/dx2,determinant,max_abs_error,status"
+    # the --points columns too: every entry's :exact, then :abs_diff, then :rel_diff (tests/test_output_contract.py)
+    assert lines[0].startswith("x1,x2,df1/dx1,df1/dx2,df2/dx1,df2/dx2,determinant,max_abs_error,status,df1/dx1:exact,")
     assert lines[1].split(",")[:7] == ["1.0", "2.0", "2.0", "0.0", "0.0", "4.0", "8.0"]
 
     rendered = runner.invoke(app, ["hessian", "x^2 + y^2", "--at", "x=0,y=0", "--format", "table"])

@@ -162,10 +162,12 @@ def test_json_contract_when_correct():
 
 
 def test_table_shows_how_the_input_was_read():
-    # `xy` is one variable in pdiff's plain reading: ∂/∂x of it is 0, so the answer y is wrong, and the table
-    # shows the reading that explains why
+    # `xy` is x·y, as student calculators read it, and the table says so; declared, it is one variable whose
+    # ∂/∂x is 0, so the answer 1 is wrong
     out = run("xy", "d/dx", "--answer", "y", "--format", "table").stdout
-    assert "f(xy) =" in out and "(read as: xy)" in out and "INCORRECT" in out
+    assert "(read as: x*y)" in out and "read 'xy' as x*y" in out and "CORRECT" in out
+    out = run("xy", "d/dx", "--answer", "1", "--var", "xy", "--format", "table").stdout
+    assert "f(xy) =" in out and "INCORRECT" in out
     out = run("sin x^2", "d/dx", "--answer", "2x cos(x^2)", "--format", "table").stdout
     assert "(read as: sin(x^2))" in out and "CORRECT" in out
     # forced LaTeX reading: letters side by side are a product

@@ -79,6 +79,7 @@ DOMAINS = {
 ALIASES = {"arc" + name[1:]: name for name in ("asin", "acos", "atan", "acot", "asec", "acsc", "asinh", "acosh",
                                                "atanh", "acoth", "asech", "acsch")}
 ALIASES.update({"ar" + name[1:]: name for name in ("asinh", "acosh", "atanh", "acoth", "asech", "acsch")})
+ALIASES["cosec"] = "csc"  # the British spelling
 
 
 def _cbrt_oracle(point):

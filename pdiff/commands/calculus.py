@@ -16,17 +16,14 @@ NoSymbolic = typer.Option(False, "--no-symbolic", help="Skip the exact SymPy sid
 
 
 def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout, symbolic, no_symbolic, latex,
-         debug, along=None, points=None, grid=None, chunk_size=None) -> None:
+         debug, along=None, points=None, grid=None, chunk_size=None, var=()) -> None:
     if points is not None or grid is not None:
-        if latex:
-            with reported_errors(debug):
-                from pdiff.latex import to_plain
-
-                expression = to_plain(expression)
         from pdiff import stream
 
+        names = [*options.declared_columns(points, grid), *(n.strip() for v in var for n in v.split(","))]
         options.stream_points(lambda: stream.plan_matrix(command, expression, wrt=wrt, dtype=dtype, device=device,
-                                                         timeout=timeout, symbolic_side=not no_symbolic),
+                                                         timeout=timeout, symbolic_side=not no_symbolic,
+                                                         names=names, latex=latex or None),
                               at=at, points=points, grid=grid, chunk_size=chunk_size, fmt=fmt, debug=debug)
     with reported_errors(debug):
         from pdiff import calculus
@@ -34,11 +31,14 @@ def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout,
         from pdiff.render import tensor as render
 
         report = calculus.compute(command, expression, wrt=wrt, at=at, along=along, dtype=dtype, device=device,
-                                  timeout=timeout, symbolic_side=not no_symbolic, latex=latex or None)
+                                  timeout=timeout, symbolic_side=not no_symbolic, latex=latex or None, var=var)
     options.write(options.resolved_format(fmt), table=lambda: render.table(report, symbolic=symbolic),
                   plain=lambda: render.plain(report), json=lambda: render.json_document(report),
                   jsonl=lambda: render.jsonl(report), csv=lambda: render.csv_text(report),
                   latex=lambda: render_latex.tensor_document(report))
+    if options.resolved_format(fmt) != "table":  # a table shows them under its first line
+        for note in report.notes:
+            error_line(note)
     for problem in report.problems:
         error_line(problem)
     raise typer.Exit(report.exit_code)
@@ -50,11 +50,12 @@ def _register(name: str, command: str, argument, doc: str) -> None:
     def run(expression: str = argument, at: List[str] = options.At, wrt: Optional[str] = options.Wrt,
             fmt: str = options.Format, dtype: str = options.Dtype, device: str = options.Device,
             timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
-            latex: bool = options.Latex, points: Optional[str] = options.Points, grid: Optional[str] = options.Grid,
-            chunk_size: Optional[int] = options.ChunkSize, debug: bool = options.Debug) -> None:
+            latex: bool = options.Latex, var: List[str] = options.Var, points: Optional[str] = options.Points,
+            grid: Optional[str] = options.Grid, chunk_size: Optional[int] = options.ChunkSize,
+            debug: bool = options.Debug) -> None:
         _run(command, expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
              symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug, points=points, grid=grid,
-             chunk_size=chunk_size)
+             chunk_size=chunk_size, var=var)
 
     run.__doc__ = doc
     app.command(name=name)(run)
@@ -81,7 +82,7 @@ def directional(expression: str = Expression,
                 at: List[str] = options.At, wrt: Optional[str] = options.Wrt, fmt: str = options.Format,
                 dtype: str = options.Dtype, device: str = options.Device, timeout: float = options.Timeout,
                 symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic, latex: bool = options.Latex,
-                debug: bool = options.Debug) -> None:
+                var: List[str] = options.Var, debug: bool = options.Debug) -> None:
     """The directional derivative ∇f·u along the normalised vector u = v/|v|."""
     _run("directional", expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
-         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug, along=along)
+         symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug, along=along, var=var)

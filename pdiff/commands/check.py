@@ -21,6 +21,7 @@ def check(
         None, "--file", help="Grade a problem file: one `EXPR ; PARTIAL ; ANSWER` per line, # comments.",
         metavar="FILE"),
     latex: bool = options.Latex,
+    var: List[str] = options.Var,
     fmt: str = options.Format,
     timeout: float = typer.Option(20.0, "--timeout", help="Seconds per answer (symbolic and numeric work).",
                                   callback=options.Timeout.callback),
@@ -50,7 +51,7 @@ def check(
         from pdiff.render import latex as render_latex
 
         report = engine.check(expression, partial, answer, at=at, timeout=timeout, seed=seed,
-                              latex=True if latex else None)
+                              latex=True if latex else None, var=var)
     options.write(options.resolved_format(fmt), table=lambda: render.table(report),
                   plain=lambda: render.plain(report), json=lambda: render.json_document(report),
                   jsonl=lambda: render.jsonl(report), csv=lambda: render.csv_text(report),

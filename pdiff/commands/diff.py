@@ -23,6 +23,7 @@ def diff(
     timeout: float = options.Timeout,
     no_symbolic: bool = typer.Option(False, "--no-symbolic", help="Skip the exact SymPy side."),
     latex: bool = options.Latex,
+    var: List[str] = options.Var,
     points: Optional[str] = options.Points,
     grid: Optional[str] = options.Grid,
     chunk_size: Optional[int] = options.ChunkSize,
@@ -33,27 +34,27 @@ def diff(
     Leibniz d2f/dxdy means ∂/∂x(∂f/∂y) (y first); subscript f_xy means (f_x)_y (x first).
     Without --at, prints the symbolic derivatives only.
     """
-    if latex:  # forced LaTeX reading (it is detected anyway from a backslash, ^{ or |)
-        with reported_errors(debug):
-            from pdiff.latex import to_plain
-
-            expression = to_plain(expression)
     if points is not None or grid is not None:
         from pdiff import stream
 
+        names = [*options.declared_columns(points, grid), *(n.strip() for v in var for n in v.split(","))]
         options.stream_points(lambda: stream.plan_diff(expression, partials or [], wrt=wrt, dtype=dtype,
-                                                       device=device, timeout=timeout, symbolic_side=not no_symbolic),
+                                                       device=device, timeout=timeout, symbolic_side=not no_symbolic,
+                                                       names=names, latex=latex or None),
                               at=at, points=points, grid=grid, chunk_size=chunk_size, fmt=fmt, debug=debug)
     with reported_errors(debug):
         from pdiff import api
         from pdiff.render import diff as render
 
         report = api.derivative(expression, partials or [], wrt=wrt, at=at, dtype=dtype, device=device,
-                                timeout=timeout, symbolic_side=not no_symbolic)
+                                timeout=timeout, symbolic_side=not no_symbolic, latex=latex or None, var=var)
     options.write(options.resolved_format(fmt), table=lambda: render.table(report),
                   plain=lambda: render.plain(report), json=lambda: render.json_document(report),
                   jsonl=lambda: render.jsonl(report), csv=lambda: render.csv_text(report),
                   latex=lambda: _latex_document(report))
+    if options.resolved_format(fmt) != "table":  # a table shows them under its first line
+        for note in report.notes:
+            error_line(note)
     for problem in report.problems:
         error_line(problem)
     raise typer.Exit(report.exit_code)

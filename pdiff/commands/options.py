@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Callable, Iterable
 
@@ -38,7 +39,25 @@ Device = typer.Option("auto", "--device", help="auto (cuda when available), cpu,
 Timeout = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Seconds for the whole computation.",
                        callback=_check_timeout)
 Debug = typer.Option(False, "--debug", help="Show a traceback on errors.")
-Latex = typer.Option(False, "--latex", help="Read expressions as LaTeX (detected anyway from a backslash, ^{ or |).")
+Latex = typer.Option(False, "--latex", help="Read expressions as LaTeX (detected anyway from a backslash, ^{ or _{).")
+Var = typer.Option([], "--var", metavar="NAME[,NAME...]",
+                   help="Declare multi-letter variable names, read whole: --var rate,mass (else xy is x*y).")
+
+
+def declared_columns(points: str | None, grid: str | None) -> list[str]:
+    """The names a --grid or a CSV/TSV --points file declares (its header), read whole in the expression."""
+    from pdiff.parse import split_top_level
+
+    if grid:
+        return [part.split("=", 1)[0].strip() for part in split_top_level(grid) if "=" in part]
+    if points and points != "-" and points.lower().endswith((".csv", ".tsv")):
+        try:
+            with open(points, encoding="utf-8") as handle:
+                header = handle.readline()
+        except (OSError, UnicodeDecodeError):
+            return []  # the source reports it properly when it opens the file
+        return [name.strip() for name in re.split(r"[,\t]", header) if name.strip()]
+    return []
 
 
 def resolved_format(name: str) -> str:

@@ -1,7 +1,7 @@
 """Renderers for `pdiff check`: one answer (CheckReport) or a problem file (ProblemSetReport).
 
 JSON fields (a public contract, see README): verdict, derivative, answer, counterexample {point, expected, got}
-or null, checked_points; and also expression, partial, wrt, symbolic, reason, notes.
+or null, checked_points; and also expression, partial, wrt, symbolic, reason, notes, read_as, answer_read_as.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def record(report: CheckReport) -> dict:
         "symbolic": report.symbolic,
         "reason": report.reason,
         "notes": list(report.notes),
+        "read_as": report.read_as,
+        "answer_read_as": report.answer_read_as,
     }
 
 
@@ -102,13 +104,13 @@ def table(report: CheckReport):
     grid.add_column(overflow="fold")
     f = f"f({', '.join(report.variables)})" if report.variables else "f"
     grid.add_row(f"{f} =", _shown_cell(report.expression))
-    grid.add_row("", Text(f"(read as: {report.expression.display})", style="dim"))
+    grid.add_row("", Text(f"(read as: {report.read_as or report.expression.display})", style="dim"))
     same = report.partial.replace(" ", "") in (report.leibniz, report.leibniz.replace("f/", "/", 1))
     partial = report.partial if same else f"{report.partial} ({report.leibniz})"
     grid.add_row(f"{partial} =", _shown_cell(report.derivative) if report.derivative else
                  Text("(SymPy did not finish)", style="yellow"))
     grid.add_row("answer =", _shown_cell(report.answer))
-    grid.add_row("", Text(f"(read as: {report.answer.display})", style="dim"))
+    grid.add_row("", Text(f"(read as: {report.answer_read_as or report.answer.display})", style="dim"))
     parts = [grid, ""]
     verdict = Text.assemble(("verdict: ", "bold"), (report.verdict.value.upper(), _STYLE[report.verdict]))
     parts.append(verdict)

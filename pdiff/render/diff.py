@@ -8,7 +8,7 @@ import json
 import math
 from typing import Iterable
 
-from pdiff.render.common import json_number, number_text, short
+from pdiff.render.common import display_value, json_number, number_text, reading_lines, short
 from pdiff.results import CONVENTION, DiffReport, DiffResult, Status
 
 
@@ -17,8 +17,8 @@ def _result_record(report: DiffReport, result: DiffResult) -> dict:
         "partial": result.partial,
         "wrt": list(result.wrt),
         "point": result.point,
-        "derivative": result.derivative,
-        "exact": result.exact,
+        "derivative": display_value(result.derivative),
+        "exact": display_value(result.exact),
         "value": json_number(result.value),
         "autograd": json_number(result.autograd),
         "abs_error": json_number(result.abs_error),
@@ -36,6 +36,8 @@ def json_document(report: DiffReport) -> str:
         "variables": list(report.variables),
         "dtype": report.dtype,
         "device": report.device,
+        "read_as": report.read_as,
+        "reading": list(report.notes),
         "results": [_result_record(report, r) for r in report.results],
     }
     return json.dumps(document, indent=2, ensure_ascii=False)
@@ -43,7 +45,8 @@ def json_document(report: DiffReport) -> str:
 
 def jsonl(report: DiffReport) -> Iterable[str]:
     for result in report.results:
-        yield json.dumps({"expression": report.expression, **_result_record(report, result)}, ensure_ascii=False)
+        yield json.dumps({"expression": report.expression, "read_as": report.read_as,
+                          **_result_record(report, result)}, ensure_ascii=False)
 
 
 def plain(report: DiffReport) -> Iterable[str]:
@@ -54,7 +57,7 @@ def plain(report: DiffReport) -> Iterable[str]:
     """
     for result in report.results:
         if result.point is None:
-            yield result.derivative if result.derivative is not None else "timeout"
+            yield display_value(result.derivative) if result.derivative is not None else "timeout"
         elif result.autograd is None:
             yield "timeout"
         elif result.status in (Status.NON_FINITE, Status.NON_DIFFERENTIABLE) and math.isfinite(result.autograd):
@@ -73,8 +76,8 @@ def csv_text(report: DiffReport) -> str:
     for r in report.results:
         row = [r.partial, " ".join(r.wrt)] + ([r.component] if report.is_vector else [])
         row += [repr(r.point[name]) if r.point else "" for name in names]
-        row += [r.derivative or "", r.exact or "", number_text(r.value), number_text(r.autograd),
-                number_text(r.abs_error), r.status.value]
+        row += [display_value(r.derivative) or "", display_value(r.exact) or "", number_text(r.value),
+                number_text(r.autograd), number_text(r.abs_error), r.status.value]
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -93,8 +96,9 @@ def _exact_cell(result: DiffResult):
 
     if result.exact is None:
         return Text("—")
-    cell = Text(result.exact.replace("**", "^"))
-    if result.value is not None and result.exact != short(result.value):
+    exact = display_value(result.exact)
+    cell = Text(exact.replace("**", "^"))
+    if result.value is not None and exact != short(result.value):
         cell.append(f"\n≈ {short(result.value)}", style="dim")
     return cell
 
@@ -106,7 +110,8 @@ def table(report: DiffReport):
     from rich.table import Table
     from rich.text import Text
 
-    parts = [Text.assemble(("f", "bold"), f"({', '.join(report.variables)}) = ", (report.display, "bold cyan")), ""]
+    parts = [Text.assemble(("f", "bold"), f"({', '.join(report.variables)}) = ", (report.display, "bold cyan")),
+             *(Text(line, style="dim") for line in reading_lines(report.read_as, report.notes)), ""]
     derivatives = Table(box=None, show_header=False, pad_edge=False)
     derivatives.add_column(style="bold")
     derivatives.add_column(overflow="fold")
@@ -114,7 +119,7 @@ def table(report: DiffReport):
     for r in report.results:
         if (r.component, r.partial) not in seen:
             seen.add((r.component, r.partial))
-            text = (r.derivative or "(did not finish)").replace("**", "^")
+            text = (display_value(r.derivative) or "(did not finish)").replace("**", "^")
             derivatives.add_row(f"{_component_label(report, r)}{r.partial} =", text)
     parts.append(derivatives)
 

@@ -17,14 +17,24 @@ from typing import Callable
 import numpy as np
 import orjson
 
-from pdiff.render.common import json_number, short
+from pdiff.render.common import json_number, reading_lines, short
 from pdiff.results import CONVENTION
 
 PREVIEW_ROWS = 20  # rows shown by the table format
 
 
+def _entries(plan) -> list:
+    """The targets that are shown: a matrix plan's entries (a Hessian's gradient is computed, not shown)."""
+    return plan.targets[:plan.layout.entries] if plan.layout else plan.targets
+
+
 def column_names(plan) -> list[str]:
-    """The computed columns, in order."""
+    """The computed columns, in order; for grad, hessian and jacobian those of --at (render.tensor.csv_columns)."""
+    if plan.layout:
+        from pdiff.render.tensor import csv_columns
+
+        return csv_columns(plan.layout.command, plan.layout.shape, [t.label for t in _entries(plan)],
+                           plan.symbolic_side)
     names = []
     for target in plan.targets:
         names.append(target.label)
@@ -71,8 +81,56 @@ def _short(array: np.ndarray) -> list[str]:
     return texts
 
 
+def _nulled(array: np.ndarray, texts: list[str], null: str | None) -> list[str]:
+    if null is not None:
+        bad = np.flatnonzero(~np.isfinite(array))
+        if bad.size:
+            texts = list(texts)
+            for i in bad.tolist():
+                texts[i] = null
+    return texts
+
+
+def _matrix_text_columns(plan, values, missing: str, null: str | None) -> list[list[str]]:
+    """A grad, hessian or jacobian chunk as text, in column_names order; `null` set means JSON."""
+    from pdiff.stream import ROW_STATUS
+
+    entries = plan.layout.entries
+    quote = (lambda texts: [json.dumps(t) for t in texts]) if null is not None else (lambda texts: texts)
+    autos = [_full(values.autograd[t]) for t in range(entries)]
+    columns = [_nulled(values.autograd[t], autos[t], null) for t in range(entries)]
+    facts = values.facts
+    if facts is not None:
+        good = facts["good"]
+
+        def only_good(texts: list[str]) -> list[str]:  # rows with a non-finite entry have no facts, as with --at
+            return texts if good.all() else [t if g else missing for t, g in zip(texts, good.tolist())]
+
+        numbers = ([facts["eigenvalues"][:, i] for i in range(facts["eigenvalues"].shape[1])]
+                   if "eigenvalues" in facts else []) + [facts["determinant"]]
+        columns += [only_good(_nulled(a, _full(a), null)) for a in numbers]
+        if "critical" in facts:
+            spelling = ("true", "false") if null is not None else ("True", "False")
+            columns.append(only_good(np.where(facts["critical"], *spelling).tolist()))
+            columns.append(only_good(quote(facts["classification"].tolist())))
+    largest = values.max_abs
+    columns.append(_nulled(largest, _full(largest), missing))  # nan: nothing comparable, as --at's empty cell
+    columns.append(quote(np.array(ROW_STATUS)[values.status].tolist()))
+    if plan.symbolic_side:
+        n = len(values.chunk)
+        exact = [values.exact[t] for t in range(entries)]
+        parts = [[None if e is None else (e, _full(e, (values.autograd[t], autos[t]))) for t, e in enumerate(exact)]]
+        parts += [[None if e is None else (a[t], _short(a[t])) for t, e in enumerate(exact)]
+                  for a in (values.abs_diff, values.rel_diff)]
+        for part in parts:
+            columns += [[missing] * n if cell is None else _nulled(cell[0], cell[1], null) for cell in part]
+    return columns
+
+
 def _text_columns(plan, values, missing: str, null: str | None = None) -> list[list[str]]:
     """The computed columns as text, in column_names order; `null` replaces non-finite values (JSON)."""
+    if plan.layout:
+        return _matrix_text_columns(plan, values, missing, null)
     n = len(values.chunk)
     columns = []
     for t in range(len(plan.targets)):
@@ -168,7 +226,10 @@ class JsonWriter(JsonlWriter):
             "variables": list(self.plan.summary.variables),
             "dtype": self.plan.summary.dtype,
             "device": self.plan.summary.device,
-            "partials": [_partial_record(s) for s in self.plan.summary.targets],
+            **({"command": self.plan.layout.command} if self.plan.layout else {}),
+            "read_as": self.plan.read_as,
+            "reading": list(self.plan.notes),
+            "partials": [_partial_record(s) for s in _shown(self.plan)],
             "columns": list(self.source.fields) + self.names,
         }
         text = json.dumps(head, indent=2, ensure_ascii=False)
@@ -183,7 +244,8 @@ class JsonWriter(JsonlWriter):
         return text
 
     def footer(self, summary) -> str:
-        body = json.dumps(summary_record(summary), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        record = summary_record(summary, len(_shown(self.plan)))
+        body = json.dumps(record, indent=2, ensure_ascii=False).replace("\n", "\n  ")
         return ("\n  " if not self.first else "") + f'],\n  "summary": {body}\n}}\n'
 
 
@@ -191,7 +253,8 @@ class PlainWriter(StreamWriter):
     def chunk(self, values) -> str:
         if not len(values.chunk):
             return ""
-        return "\n".join(map("\t".join, zip(*(_full(a) for a in values.autograd)))) + "\n"
+        shown = values.autograd[:len(_entries(self.plan))]
+        return "\n".join(map("\t".join, zip(*(_full(a) for a in shown)))) + "\n"
 
 
 class TableWriter(StreamWriter):
@@ -205,7 +268,7 @@ class TableWriter(StreamWriter):
         take = min(PREVIEW_ROWS - len(self.preview), len(values.chunk))
         for i in range(max(take, 0)):
             row = [short(float(values.chunk.columns[v][i])) for v in self.source.variables]
-            for t in range(len(self.plan.targets)):
+            for t in range(len(_entries(self.plan))):
                 row.append(short(float(values.autograd[t][i])))
                 if self.plan.symbolic_side:
                     exact = values.exact[t]
@@ -223,7 +286,7 @@ class TableWriter(StreamWriter):
                         title=f"first {len(self.preview)} of {summary.points} points", title_justify="left")
         for name in self.source.variables:
             preview.add_column(name, justify="right")
-        for target in self.plan.targets:
+        for target in _entries(self.plan):
             preview.add_column(target.label, justify="right")
             if self.plan.symbolic_side:
                 preview.add_column(f"{target.label} exact", justify="right")
@@ -234,7 +297,7 @@ class TableWriter(StreamWriter):
                      "no derivative"):
             totals.add_column(name, justify="left" if name in ("partial", "derivative") else "right",
                               overflow="fold")
-        for t in summary.targets:
+        for t in summary.targets[:len(_entries(self.plan))]:
             style = "red" if t.non_finite or t.disagree or t.not_differentiable else ""
             totals.add_row(t.target.label, (t.derivative or "—").replace("**", "^"), str(t.points),
                            f"{t.max_abs_diff:.1e}" if t.exact else "—", f"{t.max_rel_diff:.1e}" if t.exact else "—",
@@ -243,7 +306,8 @@ class TableWriter(StreamWriter):
         rtol, atol = summary.tolerance
         note = (f"{summary.dtype} on {summary.device}; exact = the symbolic derivative in float64; "
                 f"agreement when |Δ| ≤ {atol:g} + {rtol:g}·|exact|. {CONVENTION}.")
-        return Group(preview, totals, Text(note, style="dim"))
+        reading = [Text(line, style="dim") for line in reading_lines(self.plan.read_as, self.plan.notes)]
+        return Group(*reading, preview, totals, Text(note, style="dim"))
 
 
 def _partial_record(t) -> dict:
@@ -254,8 +318,12 @@ def _partial_record(t) -> dict:
     return record
 
 
-def summary_record(summary) -> dict:
-    """The summary as JSON-ready data (field names are a public contract)."""
+def _shown(plan) -> list:
+    return plan.summary.targets[:len(_entries(plan))]
+
+
+def summary_record(summary, shown: int | None = None) -> dict:
+    """The summary as JSON-ready data (field names are a public contract); the first `shown` partials."""
     rtol, atol = summary.tolerance
     return {
         "points": summary.points,
@@ -271,7 +339,7 @@ def summary_record(summary) -> dict:
                       "not_differentiable": t.not_differentiable,
                       "first_not_differentiable": t.first_not_differentiable,
                       "kink_unexamined": t.kink_unexamined, "first_kink_unexamined": t.first_kink_unexamined,
-                      "note": t.note} for t in summary.targets],
+                      "note": t.note} for t in summary.targets[:shown]],
         "problems": summary.problems,
     }
 

@@ -7,7 +7,9 @@ import io
 import json
 from typing import Iterable
 
-from pdiff.render.common import json_number, number_text, short
+import numpy as np
+
+from pdiff.render.common import display_value, json_number, reading_lines, short
 from pdiff.results import Status, TensorReport, TensorResult
 
 TITLES = {"gradient": "gradient ∇f", "hessian": "Hessian", "jacobian": "Jacobian", "laplacian": "Laplacian ∇²f",
@@ -43,8 +45,8 @@ def _record(report: TensorReport, result: TensorResult) -> dict:
         "point": result.point,
         "autograd": _map(result.autograd, json_number),
         "value": None if result.value is None else _map(result.value, json_number),
-        "exact": result.exact,
-        "derivative": report.derivative,
+        "exact": _map(result.exact, display_value),
+        "derivative": _map(report.derivative, display_value),
         "max_abs_error": json_number(result.max_abs_error),
         "status": result.status.value,
         "note": result.note,
@@ -59,7 +61,9 @@ def json_document(report: TensorReport) -> str:
         "variables": list(report.variables),
         "dtype": report.dtype,
         "device": report.device,
-        "derivative": report.derivative,
+        "read_as": report.read_as,
+        "reading": list(report.notes),
+        "derivative": _map(report.derivative, display_value),
         "results": [_record(report, r) for r in report.results],
     }
     return json.dumps(document, indent=2, ensure_ascii=False)
@@ -67,8 +71,8 @@ def json_document(report: TensorReport) -> str:
 
 def jsonl(report: TensorReport) -> Iterable[str]:
     for result in report.results:
-        yield json.dumps({"command": report.command, "expression": report.expression, **_record(report, result)},
-                         ensure_ascii=False)
+        yield json.dumps({"command": report.command, "expression": report.expression, "read_as": report.read_as,
+                          **_record(report, result)}, ensure_ascii=False)
 
 
 def _rows(value) -> list[list]:
@@ -83,35 +87,77 @@ def plain(report: TensorReport) -> Iterable[str]:
     """One row per line, values tab-separated (full precision); symbolic entries when no point was given."""
     if not report.results:
         for row in _rows(report.derivative):
-            yield "\t".join("timeout" if d is None else d for d in row)
+            yield "\t".join("timeout" if d is None else display_value(d) for d in row)
     for result in report.results:
         for row in _rows(result.autograd):
             yield "\t".join("timeout" if v is None else repr(v) for v in row)
 
 
+def extra_columns(command: str, shape: tuple[int, ...]) -> list[str]:
+    """The facts a row carries beside the entries: the Hessian's, or a square Jacobian's determinant."""
+    if command == "hessian":
+        return [f"eigenvalue_{i + 1}" for i in range(shape[0])] + ["determinant", "critical", "classification"]
+    if command == "jacobian" and shape[0] == shape[1]:
+        return ["determinant"]
+    return []
+
+
+def csv_columns(command: str, shape: tuple[int, ...], names, symbolic_side: bool) -> list[str]:
+    """The computed columns of grad, hessian and jacobian, the same with --at as with --points/--grid (after the
+    input's columns): the entries (row-major), the extras, max_abs_error and status, then with the symbolic side
+    every entry's `:exact`, then every `:abs_diff`, then every `:rel_diff` (as for diff --points)."""
+    columns = list(names) + extra_columns(command, shape) + ["max_abs_error", "status"]
+    if symbolic_side:
+        columns += [f"{name}:{kind}" for kind in ("exact", "abs_diff", "rel_diff") for name in names]
+    return columns
+
+
+def _texts(values: list) -> list[str]:
+    """Full precision, spelt as the --points columns are (shortest round-trip text); empty where missing."""
+    from pdiff.render.stream import _full
+
+    texts = _full(np.array([np.nan if v is None else v for v in values], dtype=np.float64))
+    return ["" if v is None else t for v, t in zip(values, texts)]
+
+
+def _differences(autograd: list, exact: list) -> tuple[list[str], list[str]]:
+    """|autograd − exact| and that over |exact|, per entry: the --points diagnostics, in their 3 digits."""
+    from pdiff.render.stream import _short
+
+    missing = [a is None or e is None for a, e in zip(autograd, exact)]
+    a = np.array([np.nan if m else v for m, v in zip(missing, autograd)], dtype=np.float64)
+    e = np.array([np.nan if m else v for m, v in zip(missing, exact)], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(a - e)
+        rel = diff / np.maximum(np.abs(e), np.finfo(np.float64).tiny)
+    return ([("" if m else t) for m, t in zip(missing, _short(diff))],
+            [("" if m else t) for m, t in zip(missing, _short(rel))])
+
+
 def csv_text(report: TensorReport) -> str:
-    """One row per point: the variables, one column per entry (named like d2f/dxdy), then the extras."""
+    """One row per point: the variables, then csv_columns (entries named like d2f/dxdy or df1/dx)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    extras = []
-    if report.command == "hessian":
-        extras = [f"eigenvalue_{i + 1}" for i in range(report.shape[0])] + ["determinant", "critical",
-                                                                             "classification"]
-    elif report.command == "jacobian" and report.shape[0] == report.shape[1]:
-        extras = ["determinant"]
-    writer.writerow(list(report.variables) + list(report.names) + extras + ["max_abs_error", "status"])
+    symbolic_side = not report.results or any(r.value is not None for r in report.results)
+    names = list(report.names)
+    extras = extra_columns(report.command, report.shape)
+    writer.writerow(list(report.variables) + csv_columns(report.command, report.shape, names, symbolic_side))
     if not report.results:
-        writer.writerow([""] * len(report.variables) + [d or "" for d in _flat(report.derivative)]
-                        + [""] * len(extras) + ["", "symbolic"])
+        writer.writerow([""] * len(report.variables) + [display_value(d) or "" for d in _flat(report.derivative)]
+                        + [""] * (len(extras) + 1) + ["symbolic"] + [""] * (3 * len(names)))
     for r in report.results:
-        row = [repr(r.point[v]) for v in report.variables] + [number_text(v) for v in _flat(r.autograd)]
+        autograd = _flat(r.autograd)
+        row = _texts([r.point[v] for v in report.variables]) + _texts(autograd)
         if report.command == "hessian":
-            row += ([number_text(v) for v in r.extra.get("eigenvalues", [None] * report.shape[0])]
-                    + [number_text(r.extra.get("determinant")), r.extra.get("critical", ""),
-                       r.extra.get("classification", "")])
+            row += _texts(r.extra.get("eigenvalues", [None] * report.shape[0])) + _texts([r.extra.get("determinant")])
+            row += [r.extra.get("critical", ""), r.extra.get("classification", "")]
         elif extras:
-            row.append(number_text(r.extra.get("determinant")))
-        writer.writerow(row + [number_text(r.max_abs_error), r.status.value])
+            row += _texts([r.extra.get("determinant")])
+        row += _texts([r.max_abs_error]) + [r.status.value]
+        if symbolic_side:
+            value = _flat(r.value) if r.value is not None else [None] * len(names)
+            row += _texts(value) + [cell for part in _differences(autograd, value) for cell in part]
+        writer.writerow(row)
     return buffer.getvalue()
 
 
@@ -151,11 +197,12 @@ def table(report: TensorReport, symbolic: bool = False):
     from rich.text import Text
 
     parts = [Text.assemble(("f", "bold"), f"({', '.join(report.variables)}) = ", (report.display, "bold cyan")),
+             *(Text(line, style="dim") for line in reading_lines(report.read_as, report.notes)),
              Text(TITLES[report.command], style="bold")]
     if symbolic or not report.results:
         parts += [Text("symbolic:", style="dim"),
                   _matrix_table(report, report.derivative,
-                                lambda d: "(did not finish)" if d is None else d.replace("**", "^"))]
+                                lambda d: "(did not finish)" if d is None else display_value(d).replace("**", "^"))]
     for r in report.results:
         style = "" if r.status is Status.OK else "red"
         parts += ["", Text(f"at {r.point_text}", style="bold"),
