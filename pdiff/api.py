@@ -14,33 +14,14 @@ from typing import Mapping, Sequence
 import sympy as sp
 
 from pdiff import bounds, question, symbolic
-from pdiff.errors import InputError, PointError
-from pdiff.notation import Partial, first_partials, parse_partial, parse_wrt
-from pdiff.parse import parse
+from pdiff.errors import InputError
+from pdiff.notation import Partial
 from pdiff.points import check_points, coerce_point
 from pdiff.results import DiffReport, DiffResult, Status
 
 # agreement between autograd and the exact value: |autograd - exact| <= atol + rtol * |exact|
 TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-3, 1e-5)}
 SIMPLIFY_SECONDS = 2.0  # at most this long per derivative; simplification is polish, not the answer
-
-
-def parse_expression(text: str, latex: bool | None = None, names=()) -> tuple[list[sp.Expr], bool]:
-    """The components of an expression and whether it was written as a vector `[f1, f2]`.
-
-    `latex`: True reads LaTeX, False plain text, None detects it (a backslash, `^{`, `|`).
-    """
-    parsed = parse(text, latex=latex, names=names)
-    return (parsed, True) if isinstance(parsed, list) else ([parsed], False)
-
-
-def resolve_partials(partials: Sequence[str], wrt: str | Sequence[str] | None,
-                     variables: list[str]) -> list[Partial]:
-    """PARTIAL arguments and --wrt → Partials; with neither, every first partial."""
-    resolved = [parse_partial(text, variables) for text in partials]
-    if wrt:
-        resolved.append(parse_wrt(wrt if isinstance(wrt, str) else ",".join(wrt)))
-    return resolved or first_partials(variables)
 
 
 def _point_label(point: dict[str, sp.Expr]) -> str:
@@ -193,15 +174,6 @@ def outside_domain(ev: Evaluation, components: Sequence[int], j: int) -> str | N
             return (f"{which} itself evaluates to {value} here "
                     "(outside its domain, at a singularity, or a floating-point overflow)")
     return None
-
-
-def prepare(expression: str, timeout: float, latex: bool | None = None) -> tuple[list[sp.Expr], bool, float]:
-    """Parse the expression and start the clock: (components, is_vector, deadline)."""
-    if not timeout > 0:
-        raise InputError("--timeout must be positive")
-    deadline = time.monotonic() + timeout
-    components, is_vector = parse_expression(expression, latex)
-    return components, is_vector, deadline
 
 
 def _why_not_finite(exact_text: str | None) -> str:

@@ -560,14 +560,5 @@ def parse_number(text: str) -> sp.Expr:
 
 def split_top_level(text: str) -> list[str]:
     """Split on commas that are not inside brackets: `x=atan2(1,2),y=1` keeps atan2's comma."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
+    bounds = [-1, *reader.top_level(text, ","), len(text)]
+    return [text[start + 1:end] for start, end in zip(bounds, bounds[1:])]

@@ -11,8 +11,9 @@ import sympy as sp
 
 from pdiff.errors import InputError, PointError
 from pdiff.parse import parse_number, split_top_level
+from pdiff.vocabulary import GREEK_LETTERS
 
-_ASSIGNMENT = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+_ASSIGNMENT = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*|[" + "".join(GREEK_LETTERS) + r"])\s*=\s*(.*?)\s*$")
 
 
 def _shown(text: str, limit: int = 40, quote: bool = False) -> str:
@@ -43,6 +44,7 @@ def parse_point(text: str) -> dict[str, sp.Expr]:
         if not match or not match.group(2):
             raise PointError(f"cannot read {_shown(part.strip(), quote=True)} in --at: write it like x=2,y=pi/4")
         name, value_text = match.groups()
+        name = GREEK_LETTERS.get(name, name)  # θ=2 names theta, as θ in the expression does
         if name in point:
             raise PointError(f"variable {name!r} given twice in --at {_shown(text)}")
         try:

@@ -166,14 +166,15 @@ def _root(text: str, i: int, out: _Text) -> int:
 
 # ---- definitions and equations
 
-def _top_level_equals(text: str) -> list[int]:
+def top_level(text: str, char: str) -> list[int]:
+    """Positions of `char` outside every bracket: the `=` of an equation, the commas between --at items."""
     positions, depth = [], 0
-    for i, char in enumerate(text):
-        if char in "([{":
+    for i, c in enumerate(text):
+        if c in "([{":
             depth += 1
-        elif char in ")]}":
+        elif c in ")]}":
             depth -= 1
-        elif char == "=" and depth == 0:
+        elif c == char and depth == 0:
             positions.append(i)
     return positions
 
@@ -264,29 +265,31 @@ def _refuse_inner_operators(segment: Segment) -> None:
 
 def _bars(segment: Segment) -> Segment:
     """`|x|` → `abs(x)`. A bar after an operand closes the innermost open bar, any other bar opens one;
-    `|x|y|z|` (|x|·y·|z| or |x·|y|·z|?) is refused."""
+    `|x|y|z|` (|x|·y·|z| or |x·|y|·z|?) is refused. Linear in the length: 10,000 bars cost nothing."""
     text = segment.text
     if "|" not in text:
         return segment
     out = _Text()
     opened: list[int] = []
+    bars_left = text.count("|")
+    last = ""  # the last non-space character read so far ('(' for a bar that opened, ')' for one that closed)
     for i, char in enumerate(text):
         if char != "|":
             out.add(char, segment.origin[i])
+            last = char if not char.isspace() else last
             continue
-        before = "".join(out.chars).rstrip()  # what is read so far: a bar that closed is now ')'
-        after = text[i + 1:].lstrip()
-        after_operand = bool(before) and (before[-1].isalnum() or before[-1] in ")]._") and not before.endswith(
-            "abs(")
-        if opened and after_operand:
-            if after[:1].isalnum() or after[:1] == "(" and "|" in after:
-                if "|" in after:
-                    raise ParseError("ambiguous absolute value bars: write abs(...) for each one", text, i)
+        bars_left -= 1
+        after = text[i + 1:i + 1 + 64].lstrip()[:1]
+        if opened and (last.isalnum() or last in ")]._"):
+            if (after.isalnum() or after == "(") and bars_left:
+                raise ParseError("ambiguous absolute value bars: write abs(...) for each one", text, i)
             opened.pop()
             out.add(")", segment.origin[i])
+            last = ")"
         else:
             opened.append(i)
             out.add("abs(", segment.origin[i])
+            last = "("
     if opened:
         raise ParseError("'|' is not closed", text, opened[-1])
     return out.segment()
@@ -461,7 +464,7 @@ def _read(source: Segment, names: frozenset[str], latex_mode: bool | None) -> Re
         raise ParseError("strings are not allowed", shown, quote.start())
     if latex_mode or (latex_mode is None and is_latex(shown)):
         return _read_latex(shown)
-    equals = _top_level_equals(shown)
+    equals = top_level(shown, "=")
     notes: list[str] = []
     function = arguments = rhs = None
     body = source
@@ -498,7 +501,7 @@ def _read(source: Segment, names: frozenset[str], latex_mode: bool | None) -> Re
 def _read_latex(text: str) -> Reading:
     """LaTeX: definitions and equations split at a top-level '=', an operator in front (\\frac{d}{dx}[...]),
     then pdiff.latex translates each side (its positions are those of the translated text)."""
-    equals = _top_level_equals(text)
+    equals = top_level(text, "=")
     function = arguments = None
     sides = [text]
     if len(equals) > 1:

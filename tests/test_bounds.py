@@ -7,7 +7,6 @@ The oracle is the operating system: process ids say whether a job ran in a fresh
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
