@@ -180,8 +180,9 @@ def _why_not_finite(exact_text: str | None) -> str:
     """What an exact value that is not a finite real number says about the point."""
     if exact_text is None:
         return "not a finite number"
-    if exact_text in ("zoo", "oo", "-oo", "nan"):
-        return f"the derivative is infinite or undefined here (exact: {exact_text})"
+    shown = {"zoo": "undefined", "nan": "undefined", "oo": "inf", "-oo": "-inf"}  # SymPy's spellings, for people
+    if exact_text in shown:
+        return f"the derivative is infinite or undefined here (exact: {shown[exact_text]})"
     if "I" in exact_text:
         return f"the point is outside the real domain (exact: {exact_text})"
     return f"not a finite real number (exact: {exact_text})"
