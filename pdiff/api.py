@@ -238,8 +238,9 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
     needed = sorted({*variables, *(n for p in wanted for n in p.wrt)}, key=symbolic.natural_key)
     notes = list(asked.notes)
     filled, evaluated = _fill_unneeded(components, wanted, points, needed) if points else ([], points)
-    if filled:
-        listed = ", ".join(filled)
+    present = {s.name for c in components for s in c.free_symbols}
+    if any(name in present for name in filled):  # a variable f does not have gives 0 whatever its value
+        listed = ", ".join(name for name in filled if name in present)
         notes.append(f"the derivatives do not depend on {listed}: {listed} set to 1 for autograd, and f's domain "
                      f"was not checked along {listed}")
     check_points(evaluated, needed)
@@ -313,5 +314,8 @@ def _fill_unneeded(components, wanted: Sequence[Partial], points: list[dict],
             used = {s.name for c in components for p in wanted for s in symbolic.derivative(c, p.wrt).free_symbols}
     except TimeoutError:
         return [], points
-    unneeded = [name for name in missing if name not in used and all(name not in p.wrt for p in wanted)]
+    # a variable differentiated by that f does not have (d/dz of x^2) gives 0 whatever its value: filled too
+    present = {s.name for c in components for s in c.free_symbols}
+    unneeded = [name for name in missing if name not in used and (name not in present or
+                                                                   all(name not in p.wrt for p in wanted))]
     return unneeded, [{**point, **{name: sp.Integer(1) for name in unneeded}} for point in points]

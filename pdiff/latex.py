@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 
+from pdiff import letters
 from pdiff.errors import LimitError, ParseError
 from pdiff.vocabulary import FUNCTION_NAMES, GREEK
 
@@ -243,8 +244,10 @@ class _Translator:
         if token[0] == "command":
             return token[1][1:] in _FUNCTION_COMMANDS or token[1][1:] in ("sqrt", "operatorname")
         if token[0] == "letter":
-            run = self._letter_run_text()
-            return len(run) > 1 and run in self.functions
+            try:
+                return letters.is_function(letters.split_run(self._letter_run_text())[0])
+            except ParseError:
+                return False  # refused when item() reads it, with its position
         return False
 
     def _letter_run_text(self) -> str:
@@ -319,13 +322,25 @@ class _Translator:
         if kind == "number":
             return [text]
         if kind == "letter":
+            # a run of letters reads as in plain text (pdiff.letters): `xsinx` is x·sin(x), `lnx` is ln(x)
             self.tokens.pos -= 1
             run = self._letter_run_text()
-            self.tokens.pos += len(run)
-            if len(run) > 1 and run in self.functions:
-                return self.function(run, token)
-            *singles, last = run
-            return [*singles, self.letter_name(last)]
+            try:
+                pieces = letters.split_run(run)
+            except ParseError as exc:
+                raise self.tokens.error(str(exc), token) from None
+            after = self.tokens.peek(len(run))
+            if (len(pieces) > 1 and not letters.is_function(pieces[-1]) and after is not None and after[1] == "("
+                    and after[2] == token[2] + len(run)):
+                raise self.tokens.error(f"unknown function {run!r} (to multiply, write {' '.join(pieces)} (...))",
+                                        token)
+            first = pieces[0]
+            self.tokens.pos += len(first)
+            if letters.is_function(first):
+                return self.function(first, token)
+            if len(pieces) == 1:
+                return [self.letter_name(first)]  # x_1, theta_0: a subscript belongs to the run's last name
+            return [first]
         if kind == "symbol":
             return self.symbol(token)
         return self.command(token)

@@ -24,7 +24,7 @@ from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.visitors import Transformer_NonRecursive
 
-from pdiff import reader
+from pdiff import letters, reader
 from pdiff.errors import LimitError, ParseError
 from pdiff.vocabulary import FUNCTION_NAMES, GREEK
 
@@ -36,10 +36,10 @@ MAX_DEPTH = 400  # nesting depth of brackets and calls in the text
 # depth of the SymPy expression tree: SymPy's printer and diff recurse about five Python frames per level, so deeper
 # trees overflowed the stack after parsing (an "internal error" at `exp(-exp(-...))` 150 deep)
 MAX_EXPR_DEPTH = 100
-RESERVED = {"e", "E", "pi", "I", "oo", "nan", "zoo"}
+RESERVED = letters.RESERVED
 # Python keywords are not variables: `[x for x in y]` or `x if x else y` is Python code pasted by mistake (or an
 # attempt), not a product of variables named for/in/if. `lambda` stays usable (λ), since `lambda x: x` fails at ':'.
-PYTHON_KEYWORDS = reader.PYTHON_KEYWORDS
+PYTHON_KEYWORDS = letters.PYTHON_KEYWORDS
 
 
 def _cbrt(x):
@@ -96,7 +96,7 @@ GRAMMAR = r"""
 
 // implicit multiplication: `2x`, `3 sin(x)`, `x y`, `(x+1)(x-1)`
 ?implicit: power
-         | implicit power                  -> mul
+         | implicit power                  -> imul
 
 ?power: atom
       | atom POW exponent                  -> pow
@@ -294,6 +294,10 @@ class _ToSympy(Transformer_NonRecursive):
         return _check_number(a * b)
 
     @v_args(inline=True)
+    def imul(self, a, b):  # implicit multiplication: the same product, named apart so 1/2x can be noted
+        return _check_number(a * b)
+
+    @v_args(inline=True)
     def div(self, a, b):
         if b == 0:
             raise ParseError("division by zero")
@@ -322,13 +326,7 @@ def _describe(token: Token | None) -> str:
     return _quote(str(token))
 
 
-def _shown(text: str) -> str:
-    """The text as echoed above an error caret: one column per character, nothing a terminal would interpret.
-
-    Control characters (ESC sequences, BEL, CR), bidirectional overrides, zero-width and other invisible characters
-    and lone surrogates become '?', so an error message cannot restyle or reorder the user's terminal and the caret
-    points at something visible; printable look-alikes (Cyrillic х) stay, so the user sees what they typed."""
-    return "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else "?" for c in text)
+_shown = reader.printable
 
 
 def _parse_tree(text: str):
@@ -391,10 +389,11 @@ def read_input(text: str, *, names=(), latex: bool | None = None) -> ParsedInput
     `names`: multi-letter names the user declared (from --at, --wrt, --var, point columns), kept whole.
     `latex`: True reads LaTeX, False plain text, None detects it (a backslash, `^{` or `_{`)."""
     reading = reader.read(text, names=names, latex_mode=latex)
-    body = _build(reading.body, reading, names)
+    grammar_notes: list[str] = []
+    body = _build(reading.body, reading, names, grammar_notes)
     equation = sides = None
     if reading.rhs is not None:
-        rhs = _build(reading.rhs, reading, names)
+        rhs = _build(reading.rhs, reading, names, grammar_notes)
         sides = (body, rhs)
         if isinstance(body, list) or isinstance(rhs, list):
             raise ParseError("an equation takes one expression on each side, not a vector", reading.source, 0)
@@ -411,7 +410,7 @@ def read_input(text: str, *, names=(), latex: bool | None = None) -> ParsedInput
     else:
         notes = []
     return ParsedInput(body, equation, reading.function, reading.arguments, reading.operator,
-                       _read_as(reading, body, sides), (*reading.notes, *notes))
+                       _read_as(reading, body, sides), tuple(dict.fromkeys((*reading.notes, *grammar_notes, *notes))))
 
 
 def _read_as(reading: reader.Reading, body, sides) -> str:
@@ -432,10 +431,11 @@ def _read_as(reading: reader.Reading, body, sides) -> str:
     return text
 
 
-def _build(segment: reader.Segment, reading: reader.Reading, names) -> sp.Expr | list[sp.Expr]:
+def _build(segment: reader.Segment, reading: reader.Reading, names,
+           notes: list[str] | None = None) -> sp.Expr | list[sp.Expr]:
     """The grammar and the transformer over one side; errors carry the user's column."""
     try:
-        return _parse_plain(segment.text, names)
+        return _parse_plain(segment.text, names, notes)
     except ParseError as exc:
         if reading.latex:
             raise
@@ -457,7 +457,7 @@ def parse(text: str, latex: bool | None = None, names=()) -> sp.Expr | list[sp.E
     return parsed.expression
 
 
-def _parse_plain(text: str, names=()) -> sp.Expr | list[sp.Expr]:
+def _parse_plain(text: str, names=(), notes: list[str] | None = None) -> sp.Expr | list[sp.Expr]:
     """pdiff's own grammar text (after reading) → SymPy."""
     if not text.strip():
         raise ParseError("empty expression")
@@ -472,6 +472,9 @@ def _parse_plain(text: str, names=()) -> sp.Expr | list[sp.Expr]:
             _check_calls(text, names, end=exc.column)
         raise
     _check_calls(text, names)
+    if notes is not None and any(t.data == "div" and getattr(t.children[1], "data", None) == "imul"
+                                 for t in tree.iter_subtrees()):
+        notes.append("implicit multiplication binds tighter than '/': 1/2x is 1/(2x); write (1/2)x for x/2")
     try:
         result = _ToSympy().transform(tree)
     except ParseError as exc:
@@ -502,8 +505,9 @@ def _check_real(expr: sp.Expr, text: str) -> None:
     """sqrt(-1), log(-1), acosh(0): constants that are not real numbers are refused (pdiff's variables are real)."""
     for node in sp.preorder_traversal(expr):
         if node.is_number and not node.is_Rational and node.is_real is False:
-            raise ParseError(f"{sp.sstr(node).replace('**', '^')} is not a finite real number: pdiff works over "
-                             "the reals", _shown(text))
+            shown = sp.sstr(node).replace("**", "^")
+            raise ParseError(f"a constant here is not a finite real number (its value is {shown}, with I = sqrt(-1)):"
+                             " pdiff works over the reals", _shown(text))
 
 
 _LANGUAGE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ +-*/^()[],.\t")

@@ -87,9 +87,7 @@ def partials(question: Question, texts: Sequence[str], wrt: str | Sequence[str] 
     A partial naming a variable as its function (dy/dx with y a variable) is kept for implicit differentiation
     only when the input is an equation."""
     names = sorted({*question.variables, *symbolic.variables_of(question.components)})
-    # a prime (f'') means the function's one variable: x of `f(x) = a x^2`, not the parameter a
-    wanted = [parse_partial(text, question.variables if ("'" in text or "′" in text or "″" in text) else names)
-              for text in texts]
+    wanted = [parse_partial(text, _prime_variables(question, text) if _is_prime(text) else names) for text in texts]
     if wrt:
         wanted.append(parse_wrt(wrt if isinstance(wrt, str) else ",".join(wrt)))
     operator = question.parsed.operator
@@ -104,16 +102,28 @@ def partials(question: Question, texts: Sequence[str], wrt: str | Sequence[str] 
             raise NotationError(
                 f"{partial.text}: {partial.function} is a variable of the expression, so {partial.text} is not ∂f/∂"
                 f"{partial.wrt[0]}; for implicit differentiation give an equation (e.g. "
-                f"'{question.read_as} = 0'), or ask for d{'' if partial.order == 1 else partial.order}f/"
-                f"{''.join('d' + w for w in reversed(partial.wrt))}")
+                f"'{question.read_as} = 0'), or ask for {Partial('', partial.wrt).leibniz}")
     if question.equation is not None:
         if not wanted:
             raise NotationError("an equation needs the derivative to find, e.g. dy/dx (implicit differentiation)")
         for partial in wanted:
             if partial.function not in names:
-                raise NotationError(f"{partial.text} of an equation: name the dependent variable, e.g. dy/dx for "
-                                    "y as a function of x")
+                raise NotationError(f"an equation is differentiated implicitly: name the dependent variable in the "
+                                    f"partial, e.g. dy/dx for y as a function of x (not {partial.text})")
     return wanted or first_partials(question.variables)
+
+
+def _is_prime(text: str) -> bool:
+    return any(mark in text for mark in "'′″")
+
+
+def _prime_variables(question: Question, text: str) -> list[str]:
+    """The one variable a prime differentiates by: x of `f(x) = a x^2` (not the parameter a); of an equation in x
+    and y, y' is dy/dx."""
+    if question.equation is not None:
+        function = text.strip()[:1]
+        return [n for n in symbolic.variables_of([question.equation]) if n != function]
+    return question.variables
 
 
 def implicit_roles(question: Question, partial: Partial) -> tuple[str, str] | None:

@@ -17,24 +17,15 @@ carets point at what the user typed.
 
 from __future__ import annotations
 
-import keyword
 import re
 from dataclasses import dataclass, field
 
 from pdiff import latex
 from pdiff.errors import LimitError, ParseError
+from pdiff.letters import MAX_NAME, PYTHON_KEYWORDS, is_function, joined, split_run
 from pdiff.vocabulary import CONSTANTS, FUNCTION_NAMES, GREEK, GREEK_LETTERS
 
 MAX_LENGTH = 20_000  # characters in one expression
-MAX_NAME = 64  # letters in one run: a longer one is refused, not split into dozens of variables
-PYTHON_KEYWORDS = frozenset(keyword.kwlist) - {"lambda"}  # `lambda` is the Greek letter λ
-RESERVED = frozenset({"e", "E", "pi", "I", "oo", "nan", "zoo"})  # SymPy's names: refused whole by the grammar
-
-# function names that are also a letter and another function: `asinx` is asin(x) or a·sin(x), `sinhx` is
-# sinh(x) or sin(h·x); inside a run of letters these are refused rather than guessed
-_TWO_READINGS = frozenset(name for name in FUNCTION_NAMES
-                          if name[1:] in FUNCTION_NAMES or name[:-1] in FUNCTION_NAMES)
-_LOG_BASE = re.compile(r"log_(?:[0-9]+|[A-Za-z][A-Za-z0-9]*)")
 _NUMBER = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -96,6 +87,15 @@ def _strip(segment: Segment) -> Segment:
     start = len(text) - len(text.lstrip())
     end = len(text.rstrip())
     return _slice(segment, start, max(start, end))
+
+
+def printable(text: str) -> str:
+    """The text as echoed above an error caret: one column per character, nothing a terminal would interpret.
+
+    Control characters (ESC sequences, BEL, CR), bidirectional overrides, zero-width and other invisible characters
+    and lone surrogates become '?', so an error message cannot restyle or reorder the user's terminal and the caret
+    points at something visible; printable look-alikes (Cyrillic х) stay, so the user sees what they typed."""
+    return "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else "?" for c in text)
 
 
 # ---- Unicode
@@ -221,18 +221,18 @@ def _leading_operator(segment: Segment) -> tuple[str | None, Segment]:
     symbol, order, denominator = match.groups()
     rest = _strip(_slice(segment, match.end()))
     if not rest.text:
-        raise ParseError("the derivative operator applies to nothing: write d/dx (x^2 + 1)", segment.text,
+        raise ParseError("the derivative operator applies to nothing: write d/dx (x^2 + 1)", None,
                          segment.column(len(text)))
     if rest.text[0] in _CLOSING:
         close = _matching(rest.text, 0)
         if close is None:
-            raise ParseError(f"'{rest.text[0]}' is not closed", rest.text, 0)
+            raise ParseError(f"'{rest.text[0]}' is not closed", None, rest.column(0))
         if rest.text[close + 1:].strip():
             raise ParseError("put the whole expression in brackets after the derivative operator: "
-                             "d/dx (x^2 + 1), not d/dx (x^2) + 1", segment.text, rest.column(close + 1))
+                             "d/dx (x^2 + 1), not d/dx (x^2) + 1", None, rest.column(close + 1))
         rest = _strip(_slice(rest, 1, close))
     elif text[match.end() - 1:match.end()].isalnum() and not text[match.end():match.end() + 1].isspace():
-        raise ParseError("leave a space or a bracket after the derivative operator: d/dx (x^2)", segment.text,
+        raise ParseError("leave a space or a bracket after the derivative operator: d/dx (x^2)", None,
                          segment.column(match.end()))
     denominator = re.sub(r"\s+", "", denominator)
     partial = f"{symbol}{order or ''}f/{denominator}"
@@ -258,7 +258,7 @@ def _refuse_inner_operators(segment: Segment) -> None:
                                                "expression: d/dx (...)")):
         match = pattern.search(segment.text)
         if match:
-            raise ParseError(message, segment.text, match.start())
+            raise ParseError(message, None, segment.column(match.start()))
 
 
 # ---- absolute value bars
@@ -282,112 +282,24 @@ def _bars(segment: Segment) -> Segment:
         after = text[i + 1:i + 1 + 64].lstrip()[:1]
         if opened and (last.isalnum() or last in ")]._"):
             if (after.isalnum() or after == "(") and bars_left:
-                raise ParseError("ambiguous absolute value bars: write abs(...) for each one", text, i)
+                raise ParseError("ambiguous absolute value bars: write abs(...) for each one", None,
+                                 segment.column(i))
             opened.pop()
             out.add(")", segment.origin[i])
             last = ")"
         else:
             opened.append(i)
-            out.add("abs(", segment.origin[i])
+            out.add(" abs(" if last.isalnum() or last == "_" else "abs(", segment.origin[i])
             last = "("
     if opened:
-        raise ParseError("'|' is not closed", text, opened[-1])
+        raise ParseError("'|' is not closed", None, segment.column(opened[-1]))
     return out.segment()
 
 
-# ---- runs of letters
+# ---- runs of letters (pdiff.letters decides how each is read)
 
-def _near_readings(piece: str) -> str:
-    if piece[1:] in FUNCTION_NAMES:
-        return f"{piece[0]}*{piece[1:]}(…)"
-    return f"{piece[:-1]}({piece[-1]}…)"
-
-
-def split_run(word: str, names: frozenset[str] | set[str]) -> list[str]:
-    """The pieces of one identifier as the user meant it; raises ParseError (without position) when unsure."""
-    if (word in names or word in FUNCTION_NAMES or word in CONSTANTS or word in GREEK or word in PYTHON_KEYWORDS
-            or word in RESERVED or word.startswith("_") or _LOG_BASE.fullmatch(word)):
-        return [word]
-    if len(word) > MAX_NAME:
-        raise LimitError(f"variable name longer than {MAX_NAME} characters")
-    if not word.isalpha():
-        return _split_compound(word, names)
-    return _split_letters(word, names)
-
-
-def _split_compound(word: str, names) -> list[str]:
-    """A name with digits or an underscore: whole (`x1`, `v_0`, `x_max`), unless it starts with a function name
-    (`sin2x` is sin(2x))."""
-    prefix = max((f for f in FUNCTION_NAMES if word.startswith(f) and len(word) > len(f)), key=len, default=None)
-    if prefix is not None:
-        rest = word[len(prefix):]
-        if prefix[-1].isdigit() or (prefix == "log" and rest[0].isdigit()):
-            base = prefix.rstrip("0123456789") or prefix
-            raise ParseError(f"{word!r} is ambiguous: write {prefix}({rest}) or {base}({word[len(base):]}) with "
-                             "brackets")
-        if rest[0].isdigit():
-            digits = re.match(r"[0-9]+", rest).group()
-            tail = rest[len(digits):]
-            return [prefix, digits, *(split_run(tail, names) if tail else [])]
-        if rest[0] == "_":
-            return [word]
-        if "_" in rest or rest in names:
-            return [prefix, rest]
-        raise ParseError(f"{word!r} is ambiguous: write {prefix}({rest}) or {prefix}({rest.rstrip('0123456789')})"
-                         f"*{rest[len(rest.rstrip('0123456789')):]}, or declare {rest} with --var")
-    if re.fullmatch(r"[A-Za-z]+[0-9]+|[A-Za-z]+(?:_[A-Za-z0-9]+)+", word):
-        return [word]
-    raise ParseError(f"cannot read {word!r}: write it as a product with spaces or '*' (e.g. "
-                     f"{re.match(r'[A-Za-z]+[0-9]*', word).group()}*...), or declare the name with --var {word}")
-
-
-def _pieces_at(word: str, position: int, names) -> list[str]:
-    found = [word[position]]
-    for length in range(2, min(len(word) - position, MAX_NAME) + 1):
-        piece = word[position:position + length]
-        if piece in FUNCTION_NAMES or piece in GREEK or piece == "pi" or piece in names:
-            found.append(piece)
-    return found
-
-
-def _split_letters(word: str, names) -> list[str]:
-    """The fewest pieces; every split with that many is found (up to a few) to tell whether it is ambiguous."""
-    n = len(word)
-    best = [0] * (n + 1)  # best[i]: fewest pieces for word[i:]
-    for i in range(n - 1, -1, -1):
-        best[i] = 1 + min(best[i + len(piece)] for piece in _pieces_at(word, i, names))
-
-    splits: list[list[str]] = []
-
-    def walk(i: int, acc: list[str]) -> None:
-        if len(splits) >= 3:
-            return
-        if i == n:
-            splits.append(acc)
-            return
-        for piece in sorted(_pieces_at(word, i, names), key=len, reverse=True):
-            if best[i + len(piece)] == best[i] - 1:
-                walk(i + len(piece), acc + [piece])
-
-    walk(0, [])
-    if len(splits) > 1:
-        shown = " or ".join("*".join(s) for s in splits[:2])
-        raise ParseError(f"{word!r} is ambiguous: {shown}? write it with spaces or '*'")
-    (pieces,) = splits
-    for piece in pieces:
-        if piece in _TWO_READINGS:
-            raise ParseError(f"{word!r} is ambiguous: {piece}(…) or {_near_readings(piece)}? write it with spaces "
-                             f"or brackets, e.g. {piece}(x)")
-    return pieces
-
-
-def _joined(pieces: list[str]) -> str:
-    """`x sin x` → "x*sin x": products with '*', a function with a space before what it applies to."""
-    out = pieces[0]
-    for before, piece in zip(pieces, pieces[1:]):
-        out += " " if before in FUNCTION_NAMES or _LOG_BASE.fullmatch(before) or piece.isdigit() else "*"
-        out += piece
-    return out
+# the exponent of e right before a position: `e^2x` and `e^xy` read two ways (e^(2x) or e^2·x?)
+_E_POWER = re.compile(r"(?<![A-Za-z0-9_.])e\^-?$")
 
 
 def _split_identifiers(segment: Segment, names, notes: list[str]) -> Segment:
@@ -399,6 +311,11 @@ def _split_identifiers(segment: Segment, names, notes: list[str]) -> Segment:
         number = _NUMBER.match(text, i) if (text[i].isdigit() or text[i] == ".") and (
             i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")) else None
         if number:
+            follows = text[number.end():number.end() + 1]
+            if _E_POWER.search(text, 0, i) and (follows.isalpha() or follows == "("):
+                shown = number.group() + (_IDENTIFIER.match(text, number.end()) or re.match("", "")).group()
+                raise ParseError(f"e^{shown} is ambiguous: write e^({shown}) or e^{number.group()} "
+                                 f"{shown[len(number.group()):] or '(...)'}", None, segment.column(i))
             out.add(number.group(), segment.origin[i])
             for k in range(i + 1, number.end()):
                 out.origin[-(number.end() - k)] = segment.origin[k]
@@ -411,18 +328,27 @@ def _split_identifiers(segment: Segment, names, notes: list[str]) -> Segment:
             continue
         word = identifier.group()
         after = text[identifier.end():].lstrip()[:1]
+        if text[:i].rstrip().endswith("."):  # x.real: attribute access, for the grammar to refuse as such
+            out.add(word, segment.origin[i])
+            i = identifier.end()
+            continue
         if after == "(" and len(word) > MAX_NAME:
             raise ParseError(f"unknown function {word[:40]!r}...", None, segment.origin[i])
         try:
             pieces = split_run(word, names)
         except ParseError as exc:
+            if after == "(":  # eval(x), integrate(x, x): about the call, not how its letters might split
+                raise ParseError(f"unknown function {word!r}", None, segment.origin[i]) from None
             raise ParseError(str(exc), None, segment.origin[i]) from None
-        if len(pieces) > 1 and after == "(" and pieces[-1] not in FUNCTION_NAMES and not _LOG_BASE.fullmatch(
-                pieces[-1]):
+        if len(pieces) > 1 and after == "(" and not is_function(pieces[-1]):
             hint = f" (to multiply, write {'*'.join(pieces)}*(...))" if len(pieces) == 2 else ""
             raise ParseError(f"unknown function {word!r}{hint}", None, segment.origin[i])
+        if len(pieces) > 1 and not is_function(pieces[0]) and not is_function(pieces[1]) and _E_POWER.search(
+                text, 0, i):
+            raise ParseError(f"e^{word} is ambiguous: write e^({word}) or e^{pieces[0]} {' '.join(pieces[1:])}", None,
+                             segment.origin[i])
         if len(pieces) > 1:
-            notes.append(f"read {word!r} as {_joined(pieces)}")
+            notes.append(f"read {word!r} as {joined(pieces)}")
         position = i
         for k, piece in enumerate(pieces):
             if k:
@@ -435,6 +361,10 @@ def _split_identifiers(segment: Segment, names, notes: list[str]) -> Segment:
 
 
 # ---- the whole reading
+
+# what plain text may hold after normalise(); ∂ only in a derivative operator (refused elsewhere, with a reason)
+_PLAIN_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ \t+-*/^()[],.|=∂")
+
 
 def is_latex(text: str) -> bool:
     """LaTeX only from what cannot be plain text: a backslash, or braces after ^ or _."""
@@ -452,8 +382,8 @@ def read(text: str, *, names=(), latex_mode: bool | None = None) -> Reading:
     try:
         return _read(source, names, latex_mode)
     except ParseError as exc:
-        if exc.text is None:  # raised about one piece of the text: show the whole input under the caret
-            exc.text = "".join(c if c.isprintable() else "?" for c in shown)
+        # raised about one piece of the text: show the whole input under the caret, safe for a terminal
+        exc.text = printable(shown if exc.text is None else exc.text)
         raise
 
 
@@ -461,9 +391,17 @@ def _read(source: Segment, names: frozenset[str], latex_mode: bool | None) -> Re
     shown = source.text
     quote = re.search(r"['\"]", shown)
     if quote:  # before anything reads names: `__import__('os')` is about its strings
+        if re.fullmatch(r"[^'\"]*[A-Za-z]'+[^'\"]*", shown):  # one run of ' right after a letter: f'(x)
+            raise ParseError("a prime (f') names a derivative: give it as the PARTIAL argument, and the expression "
+                             "alone", shown, quote.start())
         raise ParseError("strings are not allowed", shown, quote.start())
     if latex_mode or (latex_mode is None and is_latex(shown)):
         return _read_latex(shown)
+    foreign = next((i for i, c in enumerate(shown) if c not in _PLAIN_CHARACTERS), None)
+    if foreign is not None:  # before any run of letters is read: `$(touch pwned)` is about its '$'
+        char = shown[foreign]
+        raise ParseError(f"unsupported character {char!r} (U+{ord(char):04X}); use plain ASCII" if not char.isascii()
+                         else f"unexpected character {char!r}", shown, foreign)
     equals = top_level(shown, "=")
     notes: list[str] = []
     function = arguments = rhs = None

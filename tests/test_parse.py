@@ -153,7 +153,7 @@ BAD_INPUTS = [
     ("sin(x).func", "attribute access is not allowed", 6),
     # subscripts
     ("x[0]", "unexpected '['", 1),
-    ("x[1:2]", "unexpected '['", 1),
+    ("x[1:2]", "unexpected character ':'", 3),  # slicing: ':' is outside the language
     # lambdas
     ("lambda x: x", "unexpected character ':'", 8),
     ("lambda: 1", "unexpected character ':'", 6),

@@ -185,7 +185,7 @@ def _has_non_real_constant(expr: sp.Expr) -> bool:
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         return True
     for node in sp.preorder_traversal(expr):
-        if node.is_number and not node.is_Atom:
+        if node.is_number:  # I itself is an atom
             try:
                 if complex(sp.N(node, 25)).imag != 0:
                     return True
