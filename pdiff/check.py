@@ -76,8 +76,11 @@ def _zero_test(difference: sp.Expr, seconds: float, alarm) -> str:
         share = left * (0.6 if i == 0 else 1.0 if i == len(strategies) - 1 else 0.5)
         try:
             with alarm(share):
-                if strategy(difference) == 0:
+                simplest = strategy(difference)
+                if simplest == 0:
                     return "zero"
+                if simplest.is_number and simplest.is_zero is False:
+                    return "nonzero"  # 3x^2 + 1e-12 for x^3: off by a constant too small for float64 to see
         except TimeoutError:
             outcome = "timeout"
     return outcome
@@ -357,6 +360,9 @@ def check(expression: str, partial: str, answer: str, *, at: Sequence[str | Mapp
         else:
             reason = (f"at {counterexample.point_text} the derivative is {counterexample.expected:.10g} "
                       f"but the answer gives {counterexample.got:.10g}")
+    elif zero == "nonzero":
+        verdict = Verdict.INCORRECT
+        reason = "the difference between the derivative and the answer simplifies to a nonzero constant"
     elif zero == "zero" and numeric is not None:
         verdict = Verdict.CORRECT
         reason = (f"the difference simplifies to 0, and the two agree at {checked} points" if checked else

@@ -59,6 +59,9 @@ def split_run(word: str, names=frozenset()) -> list[str]:
             raise ParseError(f"{word!r} is ambiguous: write {pieces[-1]}*{word[match.start():]} or use ^ for a power"
                              f", or declare the name with --var {word}")
         part = _split_letters(letters, names, word)
+        if digits and part[-1] in ("sqrt", "cbrt") and match.end() < len(word):
+            raise ParseError(f"{word!r} is ambiguous: write {part[-1]}({digits}{word[match.end():]}) or "
+                             f"{part[-1]}({digits})*{word[match.end():]}")
         if digits and is_function(part[-1]):
             if part[-1] == "log":  # log2x: log2(x) or log(2x)?
                 rest = word[match.end():] or "x"

@@ -154,7 +154,7 @@ NUMBER: /(?<![0-9.])([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?/
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", propagate_positions=False, maybe_placeholders=False)
+    return Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
 @lru_cache(maxsize=4096)
@@ -472,9 +472,15 @@ def _parse_plain(text: str, names=(), notes: list[str] | None = None) -> sp.Expr
             _check_calls(text, names, end=exc.column)
         raise
     _check_calls(text, names)
-    if notes is not None and any(t.data == "div" and getattr(t.children[1], "data", None) == "imul"
-                                 for t in tree.iter_subtrees()):
-        notes.append("implicit multiplication binds tighter than '/': 1/2x is 1/(2x); write (1/2)x for x/2")
+    if notes is not None:
+        for node in tree.iter_subtrees_topdown():
+            right = node.children[1] if node.data == "div" else None
+            if getattr(right, "data", None) == "imul" and not right.meta.empty:
+                shown = text[node.meta.start_pos:node.meta.end_pos]
+                notes.append(f"read {shown!r} as {text[node.meta.start_pos:right.meta.start_pos].strip()}"
+                             f"({text[right.meta.start_pos:right.meta.end_pos]}): implicit multiplication binds "
+                             "tighter than '/'")
+                break
     try:
         result = _ToSympy().transform(tree)
     except ParseError as exc:
@@ -555,6 +561,14 @@ def parse_scalar(text: str) -> sp.Expr:
 
 def parse_number(text: str) -> sp.Expr:
     """Parse an exact real number such as `pi/4`, `sqrt(2)`, `-1/3` or `1e-3` (no variables)."""
+    reading = reader.read(text)
+    # names in the text, not only in the value: 0x10 is 0·x10, which SymPy folds to 0
+    numbers_out = re.sub(r"(?<![A-Za-z0-9_.])([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", " ", reading.body.text)
+    names = sorted({word for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", numbers_out)
+                    if word not in FUNCTION_NAMES and word not in ("pi", "e", "E") and not word.startswith("log_")})
+    if names or reading.rhs is not None or reading.operator is not None:
+        raise ParseError(f"expected a number, found {'variable ' + ', '.join(names) if names else 'more'}",
+                         _shown(text))
     value = parse_scalar(text)
     if value.free_symbols:
         names = ", ".join(sorted(s.name for s in value.free_symbols))

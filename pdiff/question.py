@@ -18,6 +18,7 @@ import sympy as sp
 
 from pdiff import symbolic
 from pdiff.errors import InputError, NotationError
+from pdiff.latex import partial_to_plain
 from pdiff.notation import Partial, first_partials, parse_partial, parse_wrt
 from pdiff.parse import ParsedInput, read_input
 
@@ -87,6 +88,7 @@ def partials(question: Question, texts: Sequence[str], wrt: str | Sequence[str] 
     A partial naming a variable as its function (dy/dx with y a variable) is kept for implicit differentiation
     only when the input is an equation."""
     names = sorted({*question.variables, *symbolic.variables_of(question.components)})
+    texts = [partial_to_plain(text) for text in texts]  # \frac{\partial f}{\partial x}, as check takes it
     wanted = [parse_partial(text, _prime_variables(question, text) if _is_prime(text) else names) for text in texts]
     if wrt:
         wanted.append(parse_wrt(wrt if isinstance(wrt, str) else ",".join(wrt)))

@@ -121,6 +121,7 @@ def normalise(text: str) -> Segment:
             while i + 1 < len(text) and text[i + 1] in _SUPERSCRIPTS:
                 i += 1
             run = "".join(_SUPERSCRIPTS[c] for c in text[start:i + 1])
+            run = re.sub(r"([a-z])([0-9]+)", r"\1^\2", run)  # eˣ² is e^(x^2): stacked superscripts
             out.add("^" + (run if run.isdigit() else f"({run})"), start)
         elif char in GREEK_LETTERS:
             name = GREEK_LETTERS[char]
@@ -231,6 +232,10 @@ def _leading_operator(segment: Segment) -> tuple[str | None, Segment]:
             raise ParseError("put the whole expression in brackets after the derivative operator: "
                              "d/dx (x^2 + 1), not d/dx (x^2) + 1", None, rest.column(close + 1))
         rest = _strip(_slice(rest, 1, close))
+    elif top_level(rest.text, "+")[1:] or top_level(rest.text, "-")[1:] or any(
+            p > 0 for p in top_level(rest.text, "+") + top_level(rest.text, "-")):
+        raise ParseError("put the expression in brackets after the derivative operator: d/dx (x^2 + x) or "
+                         "d/dx (x^2) + x?", None, rest.column(0))
     elif text[match.end() - 1:match.end()].isalnum() and not text[match.end():match.end() + 1].isspace():
         raise ParseError("leave a space or a bracket after the derivative operator: d/dx (x^2)", None,
                          segment.column(match.end()))
@@ -298,8 +303,8 @@ def _bars(segment: Segment) -> Segment:
 
 # ---- runs of letters (pdiff.letters decides how each is read)
 
-# the exponent of e right before a position: `e^2x` and `e^xy` read two ways (e^(2x) or e^2·x?)
-_E_POWER = re.compile(r"(?<![A-Za-z0-9_.])e\^-?$")
+# the exponent of Euler's e: `e^2x`, `2e^2x`, `Pe^rt` read two ways (e^(2x) or e^2·x?) and are refused
+_E_POWER = re.compile(r"\^(-?)")
 
 
 def _split_identifiers(segment: Segment, names, notes: list[str]) -> Segment:
@@ -307,15 +312,16 @@ def _split_identifiers(segment: Segment, names, notes: list[str]) -> Segment:
     text = segment.text
     out = _Text()
     i = 0
+    exponent_of_e, minus = -1, ""  # where the exponent of an `e^` starts (right after `e^` or `e^-`)
     while i < len(text):
         number = _NUMBER.match(text, i) if (text[i].isdigit() or text[i] == ".") and (
             i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")) else None
         if number:
             follows = text[number.end():number.end() + 1]
-            if _E_POWER.search(text, 0, i) and (follows.isalpha() or follows == "("):
+            if i == exponent_of_e and (follows.isalpha() or follows == "("):
                 shown = number.group() + (_IDENTIFIER.match(text, number.end()) or re.match("", "")).group()
-                raise ParseError(f"e^{shown} is ambiguous: write e^({shown}) or e^{number.group()} "
-                                 f"{shown[len(number.group()):] or '(...)'}", None, segment.column(i))
+                raise ParseError(f"e^{minus}{shown} is ambiguous: write e^({minus}{shown}) or e^{minus}"
+                                 f"{number.group()} {shown[len(number.group()):] or '(...)'}", None, segment.column(i))
             out.add(number.group(), segment.origin[i])
             for k in range(i + 1, number.end()):
                 out.origin[-(number.end() - k)] = segment.origin[k]
@@ -343,10 +349,12 @@ def _split_identifiers(segment: Segment, names, notes: list[str]) -> Segment:
         if len(pieces) > 1 and after == "(" and not is_function(pieces[-1]):
             hint = f" (to multiply, write {'*'.join(pieces)}*(...))" if len(pieces) == 2 else ""
             raise ParseError(f"unknown function {word!r}{hint}", None, segment.origin[i])
-        if len(pieces) > 1 and not is_function(pieces[0]) and not is_function(pieces[1]) and _E_POWER.search(
-                text, 0, i):
-            raise ParseError(f"e^{word} is ambiguous: write e^({word}) or e^{pieces[0]} {' '.join(pieces[1:])}", None,
-                             segment.origin[i])
+        if len(pieces) > 1 and not is_function(pieces[0]) and not is_function(pieces[1]) and i == exponent_of_e:
+            raise ParseError(f"e^{minus}{word} is ambiguous: write e^({minus}{word}) or e^{minus}{pieces[0]} "
+                             f"{' '.join(pieces[1:])}", None, segment.origin[i])
+        power = _E_POWER.match(text, identifier.end()) if pieces[-1] == "e" else None
+        if power:
+            exponent_of_e, minus = power.end(), power.group(1)
         if len(pieces) > 1:
             notes.append(f"read {word!r} as {joined(pieces)}")
         position = i

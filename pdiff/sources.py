@@ -124,6 +124,35 @@ def open_points(spec: str, variables: Sequence[str], *, stdin: BinaryIO | None =
         raise
 
 
+def column_names(spec: str) -> list[str]:
+    """The column names of a CSV/TSV header or of a JSONL file's first object, peeked without consuming anything
+    (stdin included), so that the reader knows the names the points declare; [] where that cannot be told."""
+    try:
+        if spec == "-":
+            buffer = sys.stdin.buffer
+            if hasattr(buffer, "peek"):  # a pipe or a file: the buffered bytes, left for the source to read
+                head = buffer.peek(65536)
+            else:  # an in-memory stream (tests, an embedding program): read and rewind
+                start = buffer.tell()
+                head = buffer.read(65536)
+                buffer.seek(start)
+        else:
+            with open(spec, "rb") as handle:
+                head = handle.read(65536)
+        first = head.split(b"\n", 1)[0].decode("utf-8-sig").strip()
+    except (OSError, UnicodeDecodeError, AttributeError, ValueError, io.UnsupportedOperation):
+        return []  # the source reports it properly when it opens the file
+    if first.startswith("{"):
+        try:
+            record = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return []
+        return [str(key) for key in record] if isinstance(record, dict) else []
+    if spec.lower().endswith((".npy", ".npz")) or first.startswith("\x93NUMPY"):
+        return []
+    return [name.strip() for name in first.split("\t" if spec.lower().endswith(".tsv") else ",") if name.strip()]
+
+
 def _text(stream: BinaryIO) -> io.TextIOWrapper:
     return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
 

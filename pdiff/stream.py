@@ -375,6 +375,7 @@ class StreamPlan:
             largest = np.max([b[0].cpu().numpy() for b in pending.checks], axis=0)
             largest_rel = np.max([b[1].cpu().numpy() for b in pending.checks], axis=0)
         kinked = self._kinks(chunk, arrays)
+        outside = self._outside_domain(chunk)
         entries = self.layout.entries if self.layout else 0
         codes = np.zeros(len(chunk), dtype=np.int8) if self.layout else None
 
@@ -386,6 +387,12 @@ class StreamPlan:
             auto, exact, diff, rel = arrays[t]
             summary.points += len(chunk)
             no_derivative = kinked[t]  # rows whose values were replaced by nan: not counted again below
+            off_domain = outside[t // len(self.wrts)]
+            if off_domain is not None:  # f itself is not a finite real number there: no derivative is an answer
+                replace = off_domain & np.isfinite(auto)  # an inf (log(x) at 0) stays as autograd gave it
+                for column in (auto, diff, rel):
+                    if column is not None:
+                        column[replace] = np.nan
             if exact is None:
                 finite = np.isfinite(auto)
                 if not finite.all():
@@ -393,7 +400,7 @@ class StreamPlan:
                     mark(t, ~finite, 2)
                 continue
             rtol, atol = self.summary.tolerance
-            if largest[t] <= atol and no_derivative is None:  # the common case: every |Δ| finite and within tolerance
+            if largest[t] <= atol and no_derivative is None and off_domain is None:  # the common case: all agree
                 self._note_max(summary, chunk, float(largest[t]), diff, "abs")
                 self._note_max(summary, chunk, float(largest_rel[t]), rel, "rel")
                 continue
@@ -453,6 +460,19 @@ class StreamPlan:
 
     def _where(self, chunk: Chunk, row: int) -> str:
         return f"{self.source_name} {chunk.where(row)}"
+
+    def _outside_domain(self, chunk: Chunk) -> list[np.ndarray | None]:
+        """Per component, the rows where the function itself is not a finite real number (ln(x) at x = -1), as
+        `--at` flags them even where the derivative's formula (1/x) is finite; None where there are none. One
+        forward evaluation per chunk, in float64 on the CPU."""
+        columns = {name: torch.from_numpy(chunk.columns[name]) for name in self.needed}
+        found: list[np.ndarray | None] = []
+        with torch.no_grad():
+            for program in self.programs:
+                value = torch.broadcast_to(program(columns), (len(chunk),))
+                bad = ~torch.isfinite(value).numpy()
+                found.append(bad if bad.any() else None)
+        return found
 
     def _kinks(self, chunk: Chunk, arrays: list) -> list[np.ndarray | None]:
         """Per target, the rows where SymPy's one-sided limits show there is no derivative (|x| at 0), their

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Callable, Iterable
 
@@ -45,18 +44,15 @@ Var = typer.Option([], "--var", metavar="NAME[,NAME...]",
 
 
 def declared_columns(points: str | None, grid: str | None) -> list[str]:
-    """The names a --grid or a CSV/TSV --points file declares (its header), read whole in the expression."""
+    """The names a --grid or a --points file or stdin declares (a CSV header, JSONL keys), read whole."""
     from pdiff.parse import split_top_level
 
     if grid:
         return [part.split("=", 1)[0].strip() for part in split_top_level(grid) if "=" in part]
-    if points and points != "-" and points.lower().endswith((".csv", ".tsv")):
-        try:
-            with open(points, encoding="utf-8") as handle:
-                header = handle.readline()
-        except (OSError, UnicodeDecodeError):
-            return []  # the source reports it properly when it opens the file
-        return [name.strip() for name in re.split(r"[,\t]", header) if name.strip()]
+    if points:
+        from pdiff.sources import column_names
+
+        return [name for name in column_names(points) if name.isidentifier()]
     return []
 
 
