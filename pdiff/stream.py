@@ -210,6 +210,7 @@ class StreamPlan:
         if timeout <= 0:
             raise InputError("--timeout must be positive")
         self.components = list(components)
+        self.restricted = [symbolic.restricts_domain(c) for c in self.components]  # need f's domain checked
         self.timeout = timeout
         self.symbolic_side = symbolic_side
         self._pool = None
@@ -464,11 +465,14 @@ class StreamPlan:
     def _outside_domain(self, chunk: Chunk) -> list[np.ndarray | None]:
         """Per component, the rows where the function itself is not a finite real number (ln(x) at x = -1), as
         `--at` flags them even where the derivative's formula (1/x) is finite; None where there are none. One
-        forward evaluation per chunk, in float64 on the CPU."""
+        forward evaluation per chunk, in float64 on the CPU, for components whose domain is restricted."""
         columns = {name: torch.from_numpy(chunk.columns[name]) for name in self.needed}
         found: list[np.ndarray | None] = []
         with torch.no_grad():
-            for program in self.programs:
+            for program, restricted in zip(self.programs, self.restricted):
+                if not restricted:  # defined wherever its derivatives are: nothing to evaluate
+                    found.append(None)
+                    continue
                 value = torch.broadcast_to(program(columns), (len(chunk),))
                 bad = ~torch.isfinite(value).numpy()
                 found.append(bad if bad.any() else None)

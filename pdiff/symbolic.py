@@ -203,6 +203,21 @@ def evaluation_form(expr: sp.Expr) -> sp.Expr:
                     for rest, coefficients in groups.items()], evaluate=False)
 
 
+_PARTIAL_DOMAIN = (sp.log, sp.asin, sp.acos, sp.asec, sp.acsc, sp.acosh, sp.atanh, sp.acoth, sp.asech)
+
+
+def restricts_domain(expr: sp.Expr) -> bool:
+    """Whether f may be undefined where its derivative's formula is finite (ln(x) at -1, whose 1/x is -1): a
+    logarithm, an inverse function defined on an interval, or a power that is not an integer power. Poles need no
+    check (a derivative is infinite where f is), so a polynomial, exp, sin or 1/x answers False."""
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, _PARTIAL_DOMAIN):
+            return True
+        if isinstance(node, sp.Pow) and not (node.exp.is_Integer or node.base.is_positive):
+            return True
+    return False
+
+
 def to_text(expr: sp.Expr) -> str:
     """The SymPy string of an expression (parseable by sympy)."""
     return sp.sstr(expr)
