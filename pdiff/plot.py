@@ -109,18 +109,13 @@ def parse_ranges(spec: str | Sequence[str] | None) -> dict[str, tuple[float, flo
 
 
 def _parse_at(text: str, variable: str) -> float:
-    from pdiff.parse import parse_number
+    """The tangent line's point, read as --at reads points elsewhere (pdiff.points)."""
+    from pdiff.points import parse_point
 
-    name, eq, value = text.partition("=")
-    if not eq or name.strip() != variable:
+    point = parse_point(text)
+    if set(point) != {variable}:
         raise InputError(f"--at {text!r}: write {variable}=VALUE (the tangent line's point)")
-    try:
-        number = float(parse_number(value).evalf(17))
-    except (InputError, TypeError, ValueError) as exc:
-        raise InputError(f"--at {text}: {exc}") from None
-    if not math.isfinite(number):
-        raise InputError(f"--at {text}: not a finite real number")
-    return number
+    return float(point[variable].evalf(17))
 
 
 # ------------------------------------------------------------------------------------------------ gaps

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from pdiff import latex
 from pdiff.errors import LimitError, ParseError
-from pdiff.letters import MAX_NAME, PYTHON_KEYWORDS, is_function, joined, split_run
+from pdiff.letters import MAX_NAME, is_function, joined, split_run
 from pdiff.vocabulary import CONSTANTS, FUNCTION_NAMES, GREEK, GREEK_LETTERS
 
 MAX_LENGTH = 20_000  # characters in one expression
@@ -460,7 +460,7 @@ def _read_latex(text: str) -> Reading:
             sides = [right]
         else:
             sides = [left, right]
-    operator, first = latex.split_operator(sides[0]) if hasattr(latex, "split_operator") else (None, sides[0])
+    operator, first = latex.split_operator(sides[0])
     if operator and len(sides) > 1:
         raise ParseError("a derivative operator does not apply to an equation", text, 0)
     sides[0] = first
