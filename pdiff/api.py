@@ -219,6 +219,13 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
     >>> report.results[0].autograd
     10.0
     """
+    from pdiff.tensor.language import is_tensor_question
+
+    if is_tensor_question(expression, at, var):  # vectors and matrices as variables: df/dx[1], d2f/dW[0,0]dx[1]
+        from pdiff.tensor import compute as tensor_compute
+
+        return tensor_compute.derivative(expression, partials, wrt=wrt, at=at, var=var, dtype=dtype, device=device,
+                                         timeout=timeout, symbolic_side=symbolic_side, memory_mb=memory_mb)
     if not timeout > 0:
         raise InputError("--timeout must be positive")
     deadline = time.monotonic() + timeout

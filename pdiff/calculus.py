@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
@@ -24,6 +24,9 @@ from pdiff.notation import Partial
 from pdiff.parse import parse_number
 from pdiff.points import check_points, coerce_point
 from pdiff.results import Status, TensorReport, TensorResult
+from pdiff.tensor.language import is_tensor_question
+
+COMMAND_NAMES = {"grad": "gradient", "div": "divergence", "dir": "directional"}  # the CLI's names
 
 
 @dataclass
@@ -200,6 +203,67 @@ def _hessian_facts(matrix: np.ndarray, gradient: list[float], exact_gradient: li
     }
 
 
+def results_of(ev, the_plan: Plan, points: Sequence[dict], labels: Sequence[str], n_components: int, dtype: str,
+               symbolic_side: bool) -> tuple[object, list[TensorResult], list[str]]:
+    """The plan's entries at each point, judged: autograd beside the exact values, kinks, non-finite values and
+    the Hessian's facts. `points` (floats) and `labels` (as given) are one per point."""
+    command = the_plan.command
+    rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float64"])
+    count = len(the_plan.entries)
+    auxiliary = the_plan.auxiliary or []
+    derivative = [ev.derivatives.get(k) for k in range(count)]
+    problems = []
+    if any(d is None for d in derivative) and symbolic_side:
+        problems.append(f"some symbolic entries did not finish ({ev.missing})")
+    results = []
+    for j, (point, label) in enumerate(zip(points, labels)):
+        autograd = [ev.autograd[k][j] for k in range(count)]
+        exact = [ev.exact.get((k, j), (None, None)) for k in range(count)]
+        values = [e[1] for e in exact]
+        status, note = Status.OK, None
+        if any(a is None for a in autograd):
+            status, note = Status.TIMEOUT, "autograd did not finish in time"
+        elif domain := outside_domain(ev, range(n_components), j):
+            status, note = Status.NON_FINITE, domain
+        elif kinked := [k for k in range(count) if (k, j) in ev.kinks]:
+            status, note = Status.NON_DIFFERENTIABLE, f"{the_plan.names[kinked[0]]}: {ev.kinks[kinked[0], j]}"
+            # no derivative exists there: autograd's number for those entries is not an answer
+            autograd = [math.nan if (k, j) in ev.kinks else a for k, a in enumerate(autograd)]
+        elif not all(math.isfinite(a) for a in autograd):
+            status, note = Status.NON_FINITE, "some autograd entries are not finite numbers"
+        errors = [abs(a - v) for a, v in zip(autograd, values)
+                  if a is not None and v is not None and math.isfinite(a) and math.isfinite(v)]
+        if status is Status.OK and symbolic_side:
+            if any(v is None for v in values):
+                status, note = Status.TIMEOUT, f"some exact values are missing ({ev.missing})"
+            elif any(not math.isfinite(v) for v in values):
+                status, note = Status.DISAGREE, "some exact values are not finite real numbers"
+            elif any(abs(a - v) > atol + rtol * abs(v) for a, v in zip(autograd, values)):
+                status, note = Status.DISAGREE, f"autograd and exact values differ by up to {max(errors):.3g}"
+        extra = {}
+        if status is not Status.TIMEOUT and all(a is not None and math.isfinite(a) for a in autograd):
+            if command == "hessian":
+                gradient = [ev.autograd[count + i][j] for i in range(len(auxiliary))]
+                exact_gradient = [ev.exact.get((count + i, j), (None,))[0] for i in range(len(auxiliary))]
+                extra = _hessian_facts(np.array(_shape(autograd, the_plan.shape), dtype=float), gradient,
+                                       exact_gradient, rtol, atol)
+                extra["gradient"] = gradient
+            elif command == "jacobian" and the_plan.shape[0] == the_plan.shape[1]:
+                extra = {"determinant": determinant(np.array(_shape(autograd, the_plan.shape), dtype=float))}
+        if extra.get("asymmetry", 0.0) > atol + rtol * max(1.0, max(abs(a) for a in autograd)):
+            problems.append(f"at {label}: the Hessian is not symmetric (f_xy ≠ f_yx by {extra['asymmetry']:.3g})")
+        if note:
+            problems.append(f"{command} at {label}: {note}")
+        results.append(TensorResult(
+            point=dict(point), point_text=label,
+            autograd=_shape(autograd, the_plan.shape),
+            value=_shape(values, the_plan.shape) if symbolic_side else None,
+            exact=_shape([e[0] for e in exact], the_plan.shape) if symbolic_side else None,
+            max_abs_error=max(errors) if errors and symbolic_side else None, status=status, note=note,
+            extra=extra))
+    return _shape(derivative, the_plan.shape), results, problems
+
+
 def compute(command: str, expression: str, *, wrt: str | Sequence[str] | None = None,
             at: Sequence[str | Mapping[str, object]] = (), along: str | Sequence | None = None,
             dtype: str = "float64", device: str = "auto", timeout: float = bounds.DEFAULT_TIMEOUT,
@@ -207,7 +271,14 @@ def compute(command: str, expression: str, *, wrt: str | Sequence[str] | None = 
             latex: bool | None = None, var: str | Sequence[str] | None = None) -> TensorReport:
     """Compute `command` (gradient, hessian, jacobian, laplacian, divergence, curl, directional) of `expression`.
 
-    Names of the expression outside `wrt` that every point gives a value (`--at a=2`) are parameters."""
+    Names of the expression outside `wrt` that every point gives a value (`--at a=2`) are parameters. The CLI's
+    names work too: grad, div, dir. Vectors and matrices as variables (`--at x=[1,2]`, `x @ A`) go to pdiff.tensor."""
+    command = COMMAND_NAMES.get(command, command)
+    if is_tensor_question(expression, at, var):
+        from pdiff.tensor import compute as tensor_compute
+
+        return tensor_compute.compute(command, expression, wrt=wrt, at=at, var=var, dtype=dtype, device=device,
+                                      timeout=timeout, symbolic_side=symbolic_side, memory_mb=memory_mb)
     if not timeout > 0:
         raise InputError("--timeout must be positive")
     deadline = time.monotonic() + timeout
@@ -242,61 +313,12 @@ def compute(command: str, expression: str, *, wrt: str | Sequence[str] | None = 
                   device=device, timeout=timeout, deadline=deadline, symbolic_side=symbolic_side,
                   memory_mb=memory_mb)
     rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float64"])
-    count = len(the_plan.entries)
-    derivative = [ev.derivatives.get(k) for k in range(count)]
-    problems = []
-    if any(d is None for d in derivative) and symbolic_side:
-        problems.append(f"some symbolic entries did not finish ({ev.missing})")
-    results = []
-    for j, point in enumerate(points):
-        label = ", ".join(f"{n}={symbolic.to_display(v)}" for n, v in point.items())
-        autograd = [ev.autograd[k][j] for k in range(count)]
-        exact = [ev.exact.get((k, j), (None, None)) for k in range(count)]
-        values = [e[1] for e in exact]
-        status, note = Status.OK, None
-        if any(a is None for a in autograd):
-            status, note = Status.TIMEOUT, "autograd did not finish in time"
-        elif domain := outside_domain(ev, range(len(components)), j):
-            status, note = Status.NON_FINITE, domain
-        elif kinked := [k for k in range(count) if (k, j) in ev.kinks]:
-            status, note = Status.NON_DIFFERENTIABLE, f"{the_plan.names[kinked[0]]}: {ev.kinks[kinked[0], j]}"
-            # no derivative exists there: autograd's number for those entries is not an answer
-            autograd = [math.nan if (k, j) in ev.kinks else a for k, a in enumerate(autograd)]
-        elif not all(math.isfinite(a) for a in autograd):
-            status, note = Status.NON_FINITE, "some autograd entries are not finite numbers"
-        errors = [abs(a - v) for a, v in zip(autograd, values)
-                  if a is not None and v is not None and math.isfinite(a) and math.isfinite(v)]
-        if status is Status.OK and symbolic_side:
-            if any(v is None for v in values):
-                status, note = Status.TIMEOUT, f"some exact values are missing ({ev.missing})"
-            elif any(not math.isfinite(v) for v in values):
-                status, note = Status.DISAGREE, "some exact values are not finite real numbers"
-            elif any(abs(a - v) > atol + rtol * abs(v) for a, v in zip(autograd, values)):
-                status, note = Status.DISAGREE, f"autograd and exact values differ by up to {max(errors):.3g}"
-        extra = {}
-        if status is not Status.TIMEOUT and all(a is not None and math.isfinite(a) for a in autograd):
-            if command == "hessian":
-                gradient = [ev.autograd[count + i][j] for i in range(len(auxiliary))]
-                exact_gradient = [ev.exact.get((count + i, j), (None,))[0] for i in range(len(auxiliary))]
-                extra = _hessian_facts(np.array(_shape(autograd, the_plan.shape), dtype=float), gradient,
-                                       exact_gradient, rtol, atol)
-                extra["gradient"] = gradient
-            elif command == "jacobian" and the_plan.shape[0] == the_plan.shape[1]:
-                extra = {"determinant": determinant(np.array(_shape(autograd, the_plan.shape), dtype=float))}
-        if extra.get("asymmetry", 0.0) > atol + rtol * max(1.0, max(abs(a) for a in autograd)):
-            problems.append(f"at {label}: the Hessian is not symmetric (f_xy ≠ f_yx by {extra['asymmetry']:.3g})")
-        if note:
-            problems.append(f"{command} at {label}: {note}")
-        results.append(TensorResult(
-            point={n: float(sp.N(v, 17)) for n, v in point.items()}, point_text=label,
-            autograd=_shape(autograd, the_plan.shape),
-            value=_shape(values, the_plan.shape) if symbolic_side else None,
-            exact=_shape([e[0] for e in exact], the_plan.shape) if symbolic_side else None,
-            max_abs_error=max(errors) if errors and symbolic_side else None, status=status, note=note,
-            extra=extra))
+    labels = [", ".join(f"{n}={symbolic.to_display(v)}" for n, v in point.items()) for point in points]
+    floats = [{n: float(sp.N(v, 17)) for n, v in point.items()} for point in points]
+    derivative, results, problems = results_of(ev, the_plan, floats, labels, len(components), dtype, symbolic_side)
     shown = components if is_vector else components[0]
     return TensorReport(command, expression, symbolic.to_text(shown), symbolic.to_display(shown), tuple(variables),
                         the_plan.shape, tuple(the_plan.row_labels), tuple(the_plan.column_labels),
-                        tuple(the_plan.names), _shape(derivative, the_plan.shape), dtype, ev.device, (rtol, atol),
+                        tuple(the_plan.names), derivative, dtype, ev.device, (rtol, atol),
                         tuple(results), tuple(dict.fromkeys(problems)), read_as=asked.read_as,
                         notes=asked.notes)

@@ -98,6 +98,7 @@ class TensorReport:
     problems: tuple[str, ...] = ()
     read_as: str = ""  # how the input was read, in pdiff's own notation (parses back to the same expression)
     notes: tuple[str, ...] = ()  # how the reader resolved the input (`xy` read as x*y), shown to the user
+    index_rule: str = ""  # which entry is which, for vector and matrix variables ([i,j] = ∂y[i]/∂x[j])
 
     @property
     def exit_code(self) -> ExitCode:

@@ -16,6 +16,7 @@ def check(
     expression: Optional[str] = typer.Argument(None, help='The function, e.g. "sin(x)^2" or "\\frac{x^2}{\\sin y}".'),
     partial: Optional[str] = typer.Argument(None, help="The partial the answer is for: d/dx, d2f/dxdy, f_xy, ..."),
     answer: Optional[str] = typer.Option(None, "--answer", help='The answer to grade, e.g. "sin(2x)".'),
+    wrt: Optional[str] = options.CheckWrt,
     at: List[str] = options.At,
     file: Optional[Path] = typer.Option(
         None, "--file", help="Grade a problem file: one `EXPR ; PARTIAL ; ANSWER` per line, # comments.",
@@ -42,16 +43,28 @@ def check(
     with reported_errors(debug):
         from pdiff.errors import InputError
 
+        if wrt is not None and partial is None:
+            partial = f"df/d{wrt.strip()}" if wrt.strip().isidentifier() else None
         if expression is None or partial is None or answer is None:
-            missing = [name for name, value in (("EXPRESSION", expression), ("PARTIAL", partial),
+            missing = [name for name, value in (("EXPRESSION", expression), ("PARTIAL (or --wrt)", partial),
                                                 ("--answer", answer)) if value is None]
             raise InputError(f"missing {', '.join(missing)} (or give --file with a problem set)")
         from pdiff import check as engine
         from pdiff.render import check as render
         from pdiff.render import latex as render_latex
+        from pdiff.tensor.language import is_tensor_question
 
-        report = engine.check(expression, partial, answer, at=at, timeout=timeout, seed=seed,
-                              latex=True if latex else None, var=var)
+        if is_tensor_question(expression, at, var) or is_tensor_question(answer):
+            from pdiff.tensor import grading
+
+            if at:
+                raise InputError("--at is not used when checking a matrix-calculus answer (it is tried at random "
+                                 "sizes and values): give shapes with --var")
+            report = grading.check(expression, answer, wrt=wrt, partial=partial, var=var, seed=seed,
+                                   timeout=timeout)
+        else:
+            report = engine.check(expression, partial, answer, at=at, timeout=timeout, seed=seed,
+                                  latex=True if latex else None, var=var)
     options.write(options.resolved_format(fmt), table=lambda: render.table(report),
                   plain=lambda: render.plain(report), json=lambda: render.json_document(report),
                   jsonl=lambda: render.jsonl(report), csv=lambda: render.csv_text(report),

@@ -39,6 +39,8 @@ Timeout = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="Seconds for the whole
                        callback=_check_timeout)
 Debug = typer.Option(False, "--debug", help="Show a traceback on errors.")
 Latex = typer.Option(False, "--latex", help="Read expressions as LaTeX (detected anyway from a backslash, ^{ or _{).")
+CheckWrt = typer.Option(None, "--wrt", help="The variable of a gradient answer (x for ∂f/∂x) in place of PARTIAL, "
+                        "e.g. --wrt X for a matrix-calculus answer.")
 Var = typer.Option([], "--var", metavar="NAME[,NAME...]",
                    help="Declare multi-letter variable names, read whole: --var rate,mass (else xy is x*y).")
 

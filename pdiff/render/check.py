@@ -108,7 +108,8 @@ def table(report: CheckReport):
     same = report.partial.replace(" ", "") in (report.leibniz, report.leibniz.replace("f/", "/", 1))
     partial = report.partial if same else f"{report.partial} ({report.leibniz})"
     grid.add_row(f"{partial} =", _shown_cell(report.derivative) if report.derivative else
-                 Text("(SymPy did not finish)", style="yellow"))
+                 Text("(autograd's gradient, at random sizes and values)", style="dim")
+                 if report.symbolic.startswith("not tried") else Text("(SymPy did not finish)", style="yellow"))
     grid.add_row("answer =", _shown_cell(report.answer))
     grid.add_row("", Text(f"(read as: {report.answer_read_as or report.answer.display})", style="dim"))
     parts = [grid, ""]

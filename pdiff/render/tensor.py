@@ -63,6 +63,7 @@ def json_document(report: TensorReport) -> str:
         "device": report.device,
         "read_as": report.read_as,
         "reading": list(report.notes),
+        **({"index_rule": report.index_rule} if report.index_rule else {}),
         "derivative": _map(report.derivative, display_value),
         "results": [_record(report, r) for r in report.results],
     }
@@ -196,9 +197,13 @@ def table(report: TensorReport, symbolic: bool = False):
     from rich.console import Group
     from rich.text import Text
 
-    parts = [Text.assemble(("f", "bold"), f"({', '.join(report.variables)}) = ", (report.display, "bold cyan")),
+    # vector and matrix variables: `f = x.T @ A @ x` (its elements are the rows and columns below)
+    arguments = "" if report.index_rule else f"({', '.join(report.variables)})"
+    parts = [Text.assemble(("f", "bold"), f"{arguments} = ", (report.display, "bold cyan")),
              *(Text(line, style="dim") for line in reading_lines(report.read_as, report.notes)),
              Text(TITLES[report.command], style="bold")]
+    if report.index_rule:
+        parts.append(Text(report.index_rule, style="dim"))
     if symbolic or not report.results:
         parts += [Text("symbolic:", style="dim"),
                   _matrix_table(report, report.derivative,
@@ -224,6 +229,6 @@ def table(report: TensorReport, symbolic: bool = False):
         rtol, atol = report.tolerance
         parts.append(Text(f"\n{report.dtype} on {report.device}; agreement when |Δ| ≤ {atol:g} + {rtol:g}·|exact|.",
                           style="dim"))
-    if report.command == "hessian":
+    if report.command == "hessian" and not report.index_rule:
         parts.append(Text("Row x, column y holds d2f/dxdy = ∂/∂x(∂f/∂y).", style="dim"))
     return Group(*parts)

@@ -1,0 +1,201 @@
+"""The tensor tree evaluated two ways, independently: torch on real tensors (autograd's side) and SymPy on element
+symbols held in numpy object arrays (the exact side). Shapes were checked by pdiff.tensor.shapes first.
+
+Both walk the same tree with the same operator names; only the leaves' arithmetic differs. Element-wise scalar
+functions come from the scalar language's allow-list (pdiff.parse.FUNCTIONS) on the exact side and from its lowering
+(pdiff.lower) on the torch side, so `cbrt`, `sec` or `acoth` mean the same thing as in a scalar expression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from pdiff.errors import LimitError
+from pdiff.tensor.language import Apply, Index, Name, Node, Number, Program
+
+MAX_SYMBOLIC_SIZE = 6  # det and inv of at most 6×6 element symbols (Berkowitz: polynomial, but it grows fast)
+
+
+def evaluate(program: Program, env: Mapping[str, object], ops: Ops):
+    """The value of the tree, post-order without recursion; `env` maps names to the backend's values."""
+    values: dict[int, object] = {}
+    stack: list[tuple[Node, bool]] = [(program.root, False)]
+    while stack:
+        node, ready = stack.pop()
+        children = node.args if isinstance(node, Apply) else (node.base,) if isinstance(node, Index) else ()
+        if not ready and children:
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(children))
+            continue
+        args = [values[id(c)] for c in children]
+        if isinstance(node, Number):
+            values[id(node)] = ops.number(node.value)
+        elif isinstance(node, Name):
+            values[id(node)] = env[node.name]
+        elif isinstance(node, Index):
+            values[id(node)] = args[0][node.indexes]
+        elif node.op in ("pow", "epow") and isinstance(node.args[1], Number):
+            values[id(node)] = ops.power_by(args[0], node.args[1].value)
+        else:
+            values[id(node)] = ops.apply(node.op, args)
+    return values[id(program.root)]
+
+
+class Ops:
+    number: Callable
+    power_by: Callable
+    apply: Callable
+
+
+# ---- the exact side: numpy object arrays of SymPy expressions
+
+def _scalar_function(name: str) -> Callable:
+    from pdiff.parse import FUNCTIONS
+
+    return FUNCTIONS[name][0]
+
+
+def _elementwise(function: Callable, *arrays):
+    if not any(isinstance(a, np.ndarray) for a in arrays):
+        return function(*arrays)
+    return np.frompyfunc(function, len(arrays), 1)(*arrays)
+
+
+def _flat(value) -> list:
+    return list(value.flat) if isinstance(value, np.ndarray) else [value]
+
+
+def _matrix(value: np.ndarray, name: str) -> sp.Matrix:
+    if value.shape[0] > MAX_SYMBOLIC_SIZE:
+        raise LimitError(f"{name} of a {value.shape[0]}x{value.shape[0]} matrix is beyond the exact side's "
+                         f"{MAX_SYMBOLIC_SIZE}x{MAX_SYMBOLIC_SIZE}")
+    return sp.Matrix(value.tolist())
+
+
+def _softmax_exact(x: np.ndarray) -> np.ndarray:
+    exps = _elementwise(sp.exp, x)
+    return exps / sp.Add(*exps.flat)
+
+
+_EXACT: dict[str, Callable] = {
+    "add": lambda a, b: _elementwise(sp.Add, a, b), "sub": lambda a, b: _elementwise(lambda u, v: u - v, a, b),
+    "mul": lambda a, b: _elementwise(sp.Mul, a, b), "emul": lambda a, b: _elementwise(sp.Mul, a, b),
+    "div": lambda a, b: _elementwise(lambda u, v: u / v, a, b), "ediv": lambda a, b: _elementwise(lambda u, v: u / v, a, b),
+    "pow": lambda a, b: _elementwise(sp.Pow, a, b), "epow": lambda a, b: _elementwise(sp.Pow, a, b),
+    "neg": lambda a: _elementwise(lambda u: -u, a),
+    "matmul": lambda a, b: np.matmul(a, b),
+    "transpose": lambda a: a.T if isinstance(a, np.ndarray) else a,
+    "sum": lambda a: sp.Add(*_flat(a)), "mean": lambda a: sp.Add(*_flat(a)) / len(_flat(a)),
+    "prod": lambda a: sp.Mul(*_flat(a)), "dot": lambda a, b: sp.Add(*(u * v for u, v in zip(a.flat, b.flat))),
+    "norm": lambda a: sp.sqrt(sp.Add(*(u**2 for u in _flat(a)))),
+    "tr": lambda a: sp.Add(*np.diagonal(a)), "trace": lambda a: sp.Add(*np.diagonal(a)),
+    "det": lambda a: _matrix(a, "det").det(method="berkowitz"),
+    "logdet": lambda a: sp.log(_matrix(a, "logdet").det(method="berkowitz")),
+    "inv": lambda a: np.array(_matrix(a, "inv").inv(method="LU").tolist(), dtype=object),
+    "diag": lambda a: np.diag(a) if a.ndim == 2 else np.array(np.diag(a).tolist(), dtype=object) * 1,
+    "sigmoid": lambda a: _elementwise(lambda u: 1 / (1 + sp.exp(-u)), a),
+    "relu": lambda a: _elementwise(lambda u: sp.Max(0, u), a),
+    "softplus": lambda a: _elementwise(lambda u: sp.log(1 + sp.exp(u)), a),
+    "softmax": _softmax_exact,
+    "log_softmax": lambda a: a - sp.log(sp.Add(*_elementwise(sp.exp, a).flat)),
+    "logsumexp": lambda a: sp.log(sp.Add(*(sp.exp(u) for u in _flat(a)))),
+}
+
+
+class ExactOps(Ops):
+    @staticmethod
+    def number(value: sp.Expr) -> sp.Expr:
+        return value
+
+    @staticmethod
+    def power_by(base, exponent: sp.Expr):
+        from pdiff.parse import _safe_pow
+
+        return _elementwise(lambda u: _safe_pow(u, exponent), base)
+
+    @staticmethod
+    def apply(op: str, args: list):
+        if op in _EXACT:
+            return _EXACT[op](*args)
+        if op in ("max", "min"):
+            function = sp.Max if op == "max" else sp.Min
+            if len(args) == 1:
+                return function(*_flat(args[0]))
+            return _elementwise(function, *args)
+        return _elementwise(_scalar_function(op), *args)
+
+
+def element_symbols(name: str, shape: tuple[int, ...]):
+    """The exact side's value of a variable: a real symbol per element, named W[0,1] (0-based)."""
+    from pdiff.parse import symbol
+    from pdiff.tensor.shapes import elements
+
+    names = elements(name, shape)
+    if not shape:
+        return symbol(name)
+    return np.array([symbol(n) for n in names], dtype=object).reshape(shape)
+
+
+# ---- the numeric side: torch
+
+@lru_cache(maxsize=256)
+def _lowered(name: str, exponent: sp.Expr | None = None):
+    """A scalar function (or a constant power) of one variable, lowered once; it runs on tensors of any shape."""
+    from pdiff.lower import lower
+    from pdiff.parse import symbol
+
+    t = symbol("t")
+    expr = t**exponent if exponent is not None else _scalar_function(name)(t)
+    return lower(expr, ["t"])
+
+
+class TorchOps(Ops):
+    def __init__(self, dtype, device):
+        import torch
+
+        self.torch, self.dtype, self.device = torch, dtype, device
+
+    def number(self, value: sp.Expr):
+        return self.torch.tensor(float(sp.N(value, 17)), dtype=self.dtype, device=self.device)
+
+    def power_by(self, base, exponent: sp.Expr):
+        if exponent == 2:
+            return base * base
+        return _lowered("pow", exponent)({"t": base})
+
+    def apply(self, op: str, args: list):
+        torch = self.torch
+        if op in ("add", "sub", "mul", "div", "emul", "ediv", "pow", "epow"):
+            function = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "emul": torch.mul,
+                        "div": torch.div, "ediv": torch.div, "pow": torch.pow, "epow": torch.pow}[op]
+            return function(*args)
+        (a, *rest) = args
+        simple = {
+            "neg": torch.neg, "sum": torch.sum, "mean": torch.mean, "prod": torch.prod,
+            "norm": lambda u: torch.linalg.vector_norm(u), "tr": torch.trace, "trace": torch.trace,
+            "det": torch.linalg.det, "logdet": torch.logdet, "inv": torch.linalg.inv, "diag": torch.diag,
+            "sigmoid": torch.sigmoid, "relu": torch.relu, "softplus": torch.nn.functional.softplus,
+            "softmax": lambda u: torch.softmax(u, -1), "log_softmax": lambda u: torch.log_softmax(u, -1),
+            "logsumexp": lambda u: torch.logsumexp(u.reshape(-1), 0),
+            "transpose": lambda u: u.mT if u.dim() == 2 else u,
+        }
+        if op in simple:
+            return simple[op](a)
+        if op == "matmul":
+            return torch.matmul(a, rest[0])
+        if op == "dot":
+            return torch.dot(a, rest[0])
+        if op in ("max", "min"):
+            if not rest:
+                return torch.amax(a) if op == "max" else torch.amin(a)
+            combine = torch.maximum if op == "max" else torch.minimum
+            for b in rest:
+                a = combine(*torch.broadcast_tensors(a, b))
+            return a
+        if op == "atan2":
+            return torch.atan2(a, rest[0])
+        return _lowered(op)({"t": a})
