@@ -104,3 +104,42 @@ class TensorReport:
     def exit_code(self) -> ExitCode:
         bad = self.problems or any(r.status is not Status.OK for r in self.results)
         return ExitCode.MATH if bad else ExitCode.OK
+
+
+@dataclass(frozen=True)
+class CriticalPoint:
+    """One point where ∇f = 0, classified by the Hessian test."""
+
+    point: dict[str, float]
+    exact: dict[str, str] | None  # SymPy strings per variable; None for a numeric root
+    value: float  # f there
+    value_exact: str | None  # f there exactly (None for a numeric root, or when too long to show)
+    classification: str  # local minimum, local maximum, saddle point, inconclusive
+    eigenvalues: tuple[float, ...]  # of the Hessian there (autograd)
+    method: str  # exact (SymPy) or numeric (Newton by autograd)
+    gradient_norm: float  # |∇f| there by autograd
+
+
+@dataclass(frozen=True)
+class CriticalReport:
+    """Everything `pdiff critical` found."""
+
+    input: str
+    expression: str  # SymPy string
+    display: str
+    variables: tuple[str, ...]
+    points: tuple[CriticalPoint, ...]
+    method: str  # exact, numeric, exact+numeric, or none
+    box: dict | None  # name → (low, high) searched and shown; None when every exact point is shown
+    complete: bool  # the exact route showed these are all of them (in the box)
+    messages: tuple[str, ...]  # how the list was made (default box, infinitely many, numeric limits)
+    problems: tuple[str, ...]  # why the answer is not clean (exit status 1)
+    dtype: str
+    device: str
+    tolerance: tuple[float, float]
+    read_as: str = ""
+    notes: tuple[str, ...] = ()  # how the reader resolved the input
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.MATH if self.problems else ExitCode.OK

@@ -96,7 +96,7 @@ _EXACT: dict[str, Callable] = {
     "det": lambda a: _matrix(a, "det").det(method="berkowitz"),
     "logdet": lambda a: sp.log(_matrix(a, "logdet").det(method="berkowitz")),
     "inv": lambda a: np.array(_matrix(a, "inv").inv(method="LU").tolist(), dtype=object),
-    "diag": lambda a: np.diag(a) if a.ndim == 2 else np.array(np.diag(a).tolist(), dtype=object) * 1,
+    "diag": lambda a: np.diag(a) if a.ndim == 2 else np.array(sp.diag(*a).tolist(), dtype=object),
     "sigmoid": lambda a: _elementwise(lambda u: 1 / (1 + sp.exp(-u)), a),
     "relu": lambda a: _elementwise(lambda u: sp.Max(0, u), a),
     "softplus": lambda a: _elementwise(lambda u: sp.log(1 + sp.exp(u)), a),
@@ -158,9 +158,12 @@ class TorchOps(Ops):
         import torch
 
         self.torch, self.dtype, self.device = torch, dtype, device
+        self._numbers: dict = {}  # constants made once per backend, not on every call
 
     def number(self, value: sp.Expr):
-        return self.torch.tensor(float(sp.N(value, 17)), dtype=self.dtype, device=self.device)
+        if value not in self._numbers:
+            self._numbers[value] = self.torch.tensor(float(sp.N(value, 17)), dtype=self.dtype, device=self.device)
+        return self._numbers[value]
 
     def power_by(self, base, exponent: sp.Expr):
         if exponent == 2:

@@ -459,3 +459,24 @@ def _partials_numeric(s: Setup, orders, dtype: str, device: str):
                 value = torch.zeros((), dtype=torch_dtype, device=torch_device) if g is None else g[index]
             autograd[k].append(float(value.detach()))
     return autograd, str(torch_device)
+
+
+def gradient_function(expression: str, wrt: str, shapes: Mapping[str, tuple[int, ...]], *, device: str = "cpu",
+                      dtype: str = "float64"):
+    """autograd's side alone, compiled once: a function of {name: tensor} returning ∂f/∂wrt (shaped like wrt).
+
+    For benchmarks and notebooks: no exact side, no parsing per call. `shapes` gives every variable's shape."""
+    from torch.func import grad
+
+    program = language.read(expression, set(shapes))
+    inference = infer(program, {n: tuple(s) for n, s in shapes.items()})
+    if math.prod(int(s) for s in inference.output) != 1:
+        raise InputError(f"the gradient needs a scalar function; {expression!r} is {shape_text(inference.output)}")
+    torch_dtype, torch_device = _devices(dtype, device)
+    ops = TorchOps(torch_dtype, torch_device)
+
+    def f(x, env):
+        return evaluate(program, {**env, wrt: x}, ops).reshape(())
+
+    derivative = grad(f)
+    return lambda env: derivative(env[wrt], env)
