@@ -150,7 +150,9 @@ def column_names(spec: str) -> list[str]:
         return [str(key) for key in record] if isinstance(record, dict) else []
     if spec.lower().endswith((".npy", ".npz")) or first.startswith("\x93NUMPY"):
         return []
-    return [name.strip() for name in first.split("\t" if spec.lower().endswith(".tsv") else ",") if name.strip()]
+    # the csv module, as the source reads it: a quoted "W[0,1]" keeps its comma
+    header = next(csv.reader([first], delimiter="\t" if spec.lower().endswith(".tsv") else ","), [])
+    return [name.strip() for name in header if name.strip()]
 
 
 def _text(stream: BinaryIO) -> io.TextIOWrapper:
@@ -414,15 +416,53 @@ def _npz_source(stream: BinaryIO, name: str, variables: list[str]) -> PointSourc
         array = column(keys[0])
         return _structured_columns(name, array.dtype.names, variables, lambda f: array[f], array.shape[0],
                                    archive.close, "npz")
+    keys, column = _element_columns(keys, column)
     sizes = {k: column(k).shape for k in keys}
     bad = [k for k, shape in sizes.items() if len(shape) != 1]
     if bad:
-        raise PointError(f"{name}: array {bad[0]!r} has shape {sizes[bad[0]]}; each named column must be 1-D")
+        raise PointError(f"{name}: array {bad[0]!r} has shape {sizes[bad[0]]}; each named column must be 1-D, or "
+                         "points × a vector or matrix")
     if len({shape[0] for shape in sizes.values()}) > 1:
         listed = ", ".join(f"{k}: {shape[0]}" for k, shape in sizes.items())
         raise PointError(f"{name}: the columns have different lengths ({listed})")
     size = next(iter(sizes.values()))[0] if sizes else 0
     return _structured_columns(name, keys, variables, column, size, archive.close, "npz")
+
+
+def _element_columns(keys: list[str], column):
+    """An array of points × a vector (N, k) or × a matrix (N, m, n) is the columns x[0]... or W[0,0]...
+    (0-based, as in PyTorch), one per element; 1-D arrays stay one column."""
+    elements: dict[str, tuple[str, tuple[int, ...]]] = {}
+    names = []
+    for key in keys:
+        shape = column(key).shape
+        if len(shape) in (2, 3):
+            for index in np.ndindex(*shape[1:]):
+                element = f"{key}[{','.join(map(str, index))}]"
+                elements[element] = (key, index)
+                names.append(element)
+        else:
+            names.append(key)
+
+    def element_column(name: str) -> np.ndarray:
+        if name in elements:
+            key, index = elements[name]
+            return column(key)[(slice(None), *index)]
+        return column(name)
+
+    return names, element_column
+
+
+def npz_column_names(path: str) -> list[str]:
+    """The columns of an .npz points file, element columns included (x[0], W[0,1]); [] where it cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = list(archive.files)
+            shapes = {key: archive[key].shape for key in keys}
+    except (OSError, ValueError, EOFError):
+        return []
+    names, _ = _element_columns(keys, lambda key: np.empty((0, *shapes[key][1:]), dtype=np.uint8))
+    return names
 
 
 # ---------------------------------------------------------------------------------------------------- grids

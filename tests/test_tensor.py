@@ -212,7 +212,6 @@ def test_reading_round_trips(text):
 def test_precedence_matches_numpy():
     # @ binds like * (left to right); .T before everything; `2 A @ x` is (2A) @ x
     a = np.array([[1.0, 2], [3, 4]])
-    x = np.array([1.0, -1])
     report = pdiff.compute("jacobian", "2 A @ x - A.T @ x", wrt="x", at=[f"A={_matrix_text(a)},x=[1,-1]"])
     np.testing.assert_allclose(report.results[0].autograd, 2 * a - a.T)
 
@@ -249,3 +248,34 @@ def test_exact_side_refused_beyond_its_bound_while_autograd_answers():
     np.testing.assert_allclose(report.results[0].autograd, np.linalg.inv(big).T)
     assert report.results[0].value is None and any("exact side is skipped" in n for n in report.notes)
     assert report.exit_code == 0
+
+
+# ---- many points: element columns and .npz arrays of points × a vector or matrix
+
+def _points_csv(tmp_path, xs, As):
+    path = tmp_path / "points.csv"
+    header = "x[0],x[1]," + ",".join(f'"A[{i},{j}]"' for i in range(2) for j in range(2))
+    rows = [",".join(repr(float(v)) for v in [*x, *a.reshape(-1)]) for x, a in zip(xs, As)]
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_points_columns_and_npz_arrays_give_a_plus_at_x(tmp_path):
+    rng = np.random.default_rng(3)
+    xs, As = np.round(rng.normal(size=(5, 2)), 3), np.round(rng.normal(size=(5, 2, 2)), 3)
+    expected = np.einsum("nij,nj->ni", As + As.transpose(0, 2, 1), xs)
+    np.savez(tmp_path / "points.npz", x=xs, A=As)
+    for path in (_points_csv(tmp_path, xs, As), tmp_path / "points.npz"):
+        code, out, err = run("grad", "x.T @ A @ x", "--wrt", "x", "--points", str(path), "--format", "csv")
+        assert code == 0, err
+        rows = list(__import__("csv").DictReader(out.splitlines()))
+        got = np.array([[float(r["df/dx[0]"]), float(r["df/dx[1]"])] for r in rows])
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        assert all(r["status"] == "ok" for r in rows)
+
+
+def test_points_diff_by_elements(tmp_path):
+    xs, As = np.array([[1.0, -1.0], [0.5, 2.0]]), np.array([[[1.0, 2.0], [3.0, 4.0]], [[1.0, 0.0], [0.0, 1.0]]])
+    code, out, _ = run("diff", "x.T @ A @ x", "d2f/dA[0,1]dx[1]", "--points", str(_points_csv(tmp_path, xs, As)))
+    # ∂/∂A[0,1] (∂f/∂x[1]) = ∂/∂A[0,1] ((A + Aᵀ) x)[1] = x[0]
+    assert (code, out.split()) == (0, ["1.0", "0.5"])

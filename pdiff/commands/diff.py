@@ -38,10 +38,19 @@ def diff(
         from pdiff import stream
 
         names = [*options.declared_columns(points, grid), *(n.strip() for v in var for n in v.split(","))]
-        options.stream_points(lambda: stream.plan_diff(expression, partials or [], wrt=wrt, dtype=dtype,
-                                                       device=device, timeout=timeout, symbolic_side=not no_symbolic,
-                                                       names=names, latex=latex or None),
-                              at=at, points=points, grid=grid, chunk_size=chunk_size, fmt=fmt, debug=debug)
+
+        def make_plan():
+            columns = options.tensor_columns(expression, points, var)
+            if columns is not None:  # vectors and matrices: columns x[0], W[0,1] (or .npz arrays of them)
+                from pdiff.tensor import stream as tensor_stream
+
+                return tensor_stream.plan("diff", expression, partials or [], wrt=wrt, var=var, columns=columns,
+                                          dtype=dtype, device=device, timeout=timeout, symbolic_side=not no_symbolic)
+            return stream.plan_diff(expression, partials or [], wrt=wrt, dtype=dtype, device=device, timeout=timeout,
+                                    symbolic_side=not no_symbolic, names=names, latex=latex or None)
+
+        options.stream_points(make_plan, at=at, points=points, grid=grid, chunk_size=chunk_size, fmt=fmt,
+                              debug=debug)
     with reported_errors(debug):
         from pdiff import api
         from pdiff.render import diff as render

@@ -58,6 +58,18 @@ def declared_columns(points: str | None, grid: str | None) -> list[str]:
     return []
 
 
+def tensor_columns(expression: str, points: str | None, var) -> list[str] | None:
+    """The --points columns when the question has vectors or matrices as variables (element columns like x[0],
+    .npz arrays of points × a vector, a shaped --var or tensor syntax); None for a scalar question."""
+    from pdiff.tensor import stream as tensor_stream
+    from pdiff.tensor.language import is_tensor_question
+
+    columns = tensor_stream.column_names(points)
+    if any("[" in c for c in columns) or is_tensor_question(expression, (), var):
+        return columns
+    return None
+
+
 def resolved_format(name: str) -> str:
     """auto → table on a terminal, plain on a pipe."""
     if name != "auto":

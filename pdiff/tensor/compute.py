@@ -256,10 +256,20 @@ def compute(command: str, expression: str, *, wrt=None, at: Sequence = (), var=N
         results = [_reshaped(r, shape) for r in results]
     rtol, atol = calculus.TOLERANCES.get(dtype, calculus.TOLERANCES["float64"])
     return TensorReport(command, expression, language.to_text(s.program), language.to_text(s.program),
-                        tuple(inputs), shape if command == "gradient" else the_plan.shape, tuple(rows),
-                        tuple(columns), tuple(the_plan.names), derivative, dtype, device_name, (rtol, atol),
+                        tuple(e for n in s.program.names for e in elements(n, s.shapes[n])),
+                        shape if command == "gradient" else the_plan.shape, tuple(rows),
+                        tuple(columns), tuple(entry_names(the_plan, outputs, len(output))), derivative, dtype,
+                        device_name, (rtol, atol),
                         tuple(results), tuple(dict.fromkeys(problems)), read_as=language.to_text(s.program),
                         notes=tuple(notes), index_rule=layout)
+
+
+def entry_names(the_plan, outputs: int, output_rank: int) -> list[str]:
+    """CSV column names of the entries: df/dx[0], d2f/dx[0]dx[1]; a Jacobian's dy[0]/dx[1] (0-based, like y)."""
+    if the_plan.command != "jacobian":
+        return list(the_plan.names)
+    rows = ["y"] if outputs == 1 and not output_rank else [f"y[{i}]" for i in range(outputs)]
+    return [f"d{row}/d{name}" for row in rows for name in the_plan.variables]
 
 
 def _layout(command, name, shape, output, inputs, the_plan) -> tuple[list[str], list[str], str]:
