@@ -99,6 +99,7 @@ class TensorReport:
     read_as: str = ""  # how the input was read, in pdiff's own notation (parses back to the same expression)
     notes: tuple[str, ...] = ()  # how the reader resolved the input (`xy` read as x*y), shown to the user
     index_rule: str = ""  # which entry is which, for vector and matrix variables ([i,j] = ∂y[i]/∂x[j])
+    closed_form: str = ""  # a gradient as a matrix expression ((A + A.T) @ x), shown only once checked
 
     @property
     def exit_code(self) -> ExitCode:

@@ -279,3 +279,44 @@ def test_points_diff_by_elements(tmp_path):
     code, out, _ = run("diff", "x.T @ A @ x", "d2f/dA[0,1]dx[1]", "--points", str(_points_csv(tmp_path, xs, As)))
     # ∂/∂A[0,1] (∂f/∂x[1]) = ∂/∂A[0,1] ((A + Aᵀ) x)[1] = x[0]
     assert (code, out.split()) == (0, ["1.0", "0.5"])
+
+
+# ---- closed forms: shown only when they agree with autograd; checked here against torch.func
+
+CLOSED = [  # expression, wrt, shapes, the form expected
+    ("x.T @ A @ x", "x", {"x": (3,), "A": (3, 3)}, "(A + A.T) @ x"),
+    ("sum((W @ x)^2)", "W", {"W": (2, 3), "x": (3,)}, "outer(2*(W @ x), x)"),
+    ("norm(A @ x - b)^2", "x", {"A": (3, 2), "x": (2,), "b": (3,)}, "2*(A.T @ (A @ x - b))"),
+    ("logdet(X)", "X", {"X": (2, 2)}, "inv(X).T"),
+    ("tr(A @ X @ B)", "X", {"A": (2, 3), "X": (3, 4), "B": (4, 2)}, "A.T @ B.T"),
+    ("tr(X.T @ A @ X)", "X", {"X": (3, 2), "A": (3, 3)}, "(A + A.T) @ X"),
+    ("det(X)", "X", {"X": (3, 3)}, "det(X)*inv(X).T"),
+    ("logsumexp(x)", "x", {"x": (4,)}, "softmax(x)"),
+    ("tr(inv(X) @ A)", "X", {"X": (2, 2), "A": (2, 2)}, None),
+    ("sum(tanh(W @ x + b))", "b", {"W": (2, 3), "x": (3,), "b": (2,)}, "1 - tanh(W @ x + b).^2"),
+]
+
+
+@pytest.mark.parametrize("expression, wrt, shapes, form", CLOSED, ids=[c[0] for c in CLOSED])
+def test_closed_forms_agree_with_torch_func(expression, wrt, shapes, form):
+    from pdiff.tensor import closed_form
+    from pdiff.tensor.backends import TorchOps, evaluate
+    from pdiff.tensor.shapes import infer
+
+    program = language.read(expression, set(shapes))
+    text = closed_form.verified_form(expression, program, infer(program, shapes), wrt, shapes)
+    assert text is not None
+    if form is not None:
+        assert text == form
+    rng = torch.Generator().manual_seed(5)
+    values = {n: torch.randn(s, generator=rng, dtype=torch.float64)
+              + (3 * torch.eye(s[0]) if len(s) == 2 and s[0] == s[1] else 0) for n, s in shapes.items()}
+    ops = TorchOps(torch.float64, torch.device("cpu"))
+    oracle = torch.func.grad(lambda v: evaluate(program, {**values, wrt: v}, ops))(values[wrt])
+    got = evaluate(language.read(text, set(shapes)), values, ops)
+    torch.testing.assert_close(got, oracle, rtol=1e-10, atol=1e-12)
+
+
+def test_no_closed_form_is_shown_where_it_needs_ones():
+    report = pdiff.compute("grad", "sum(x)", at=["x=[1,2]"])
+    assert report.closed_form == "" and report.results[0].autograd == [1.0, 1.0]

@@ -64,6 +64,7 @@ def json_document(report: TensorReport) -> str:
         "read_as": report.read_as,
         "reading": list(report.notes),
         **({"index_rule": report.index_rule} if report.index_rule else {}),
+        **({"closed_form": report.closed_form} if report.closed_form else {}),
         "derivative": _map(report.derivative, display_value),
         "results": [_record(report, r) for r in report.results],
     }
@@ -204,6 +205,9 @@ def table(report: TensorReport, symbolic: bool = False):
              Text(TITLES[report.command], style="bold")]
     if report.index_rule:
         parts.append(Text(report.index_rule, style="dim"))
+    if report.closed_form:
+        parts.append(Text.assemble(("closed form: ", "bold"), (report.closed_form, "bold cyan"),
+                                   (" (agrees with autograd at random values)", "dim")))
     if symbolic or not report.results:
         parts += [Text("symbolic:", style="dim"),
                   _matrix_table(report, report.derivative,

@@ -90,6 +90,7 @@ _EXACT: dict[str, Callable] = {
     "matmul": lambda a, b: np.matmul(a, b),
     "transpose": lambda a: a.T if isinstance(a, np.ndarray) else a,
     "sum": lambda a: sp.Add(*_flat(a)), "mean": lambda a: sp.Add(*_flat(a)) / len(_flat(a)),
+    "outer": lambda a, b: np.multiply.outer(a, b),
     "prod": lambda a: sp.Mul(*_flat(a)), "dot": lambda a, b: sp.Add(*(u * v for u, v in zip(a.flat, b.flat))),
     "norm": lambda a: sp.sqrt(sp.Add(*(u**2 for u in _flat(a)))),
     "tr": lambda a: sp.Add(*np.diagonal(a)), "trace": lambda a: sp.Add(*np.diagonal(a)),
@@ -153,52 +154,109 @@ def _lowered(name: str, exponent: sp.Expr | None = None):
     return lower(expr, ["t"])
 
 
+def _torch_table(torch) -> dict[str, Callable]:
+    """Operator and function names → torch functions of the evaluated arguments, built once."""
+    def extremum(reduce, combine):
+        def apply(a, *rest):
+            if not rest:
+                return reduce(a)
+            for b in rest:
+                a = combine(*torch.broadcast_tensors(a, b))
+            return a
+        return apply
+
+    return {
+        "add": torch.add, "sub": torch.sub, "mul": torch.mul, "emul": torch.mul, "div": torch.div,
+        "ediv": torch.div, "pow": torch.pow, "epow": torch.pow, "neg": torch.neg, "matmul": torch.matmul,
+        "dot": torch.dot, "outer": torch.outer, "atan2": torch.atan2,
+        "sum": torch.sum, "mean": torch.mean, "prod": torch.prod, "norm": torch.linalg.vector_norm,
+        "tr": torch.trace, "trace": torch.trace, "det": torch.linalg.det, "logdet": torch.logdet,
+        "inv": torch.linalg.inv, "diag": torch.diag, "sigmoid": torch.sigmoid, "relu": torch.relu,
+        "softplus": torch.nn.functional.softplus, "softmax": lambda u: torch.softmax(u, -1),
+        "log_softmax": lambda u: torch.log_softmax(u, -1), "logsumexp": lambda u: torch.logsumexp(u.reshape(-1), 0),
+        "transpose": lambda u: u.mT if u.dim() == 2 else u,
+        "max": extremum(torch.amax, torch.maximum), "min": extremum(torch.amin, torch.minimum),
+    }
+
+
 class TorchOps(Ops):
     def __init__(self, dtype, device):
         import torch
 
         self.torch, self.dtype, self.device = torch, dtype, device
         self._numbers: dict = {}  # constants made once per backend, not on every call
+        self.table = _torch_table(torch)
 
     def number(self, value: sp.Expr):
         if value not in self._numbers:
             self._numbers[value] = self.torch.tensor(float(sp.N(value, 17)), dtype=self.dtype, device=self.device)
         return self._numbers[value]
 
-    def power_by(self, base, exponent: sp.Expr):
+    def function(self, op: str) -> Callable:
+        """The torch function of an operator or function name (a scalar function through pdiff.lower)."""
+        if op in self.table:
+            return self.table[op]
+        program = _lowered(op)
+        return lambda a: program({"t": a})
+
+    def power(self, exponent: sp.Expr) -> Callable:
         if exponent == 2:
-            return base * base
-        return _lowered("pow", exponent)({"t": base})
+            return lambda base: base * base
+        program = _lowered("pow", exponent)
+        return lambda base: program({"t": base})
+
+    def power_by(self, base, exponent: sp.Expr):
+        return self.power(exponent)(base)
 
     def apply(self, op: str, args: list):
-        torch = self.torch
-        if op in ("add", "sub", "mul", "div", "emul", "ediv", "pow", "epow"):
-            function = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "emul": torch.mul,
-                        "div": torch.div, "ediv": torch.div, "pow": torch.pow, "epow": torch.pow}[op]
-            return function(*args)
-        (a, *rest) = args
-        simple = {
-            "neg": torch.neg, "sum": torch.sum, "mean": torch.mean, "prod": torch.prod,
-            "norm": lambda u: torch.linalg.vector_norm(u), "tr": torch.trace, "trace": torch.trace,
-            "det": torch.linalg.det, "logdet": torch.logdet, "inv": torch.linalg.inv, "diag": torch.diag,
-            "sigmoid": torch.sigmoid, "relu": torch.relu, "softplus": torch.nn.functional.softplus,
-            "softmax": lambda u: torch.softmax(u, -1), "log_softmax": lambda u: torch.log_softmax(u, -1),
-            "logsumexp": lambda u: torch.logsumexp(u.reshape(-1), 0),
-            "transpose": lambda u: u.mT if u.dim() == 2 else u,
-        }
-        if op in simple:
-            return simple[op](a)
-        if op == "matmul":
-            return torch.matmul(a, rest[0])
-        if op == "dot":
-            return torch.dot(a, rest[0])
-        if op in ("max", "min"):
-            if not rest:
-                return torch.amax(a) if op == "max" else torch.amin(a)
-            combine = torch.maximum if op == "max" else torch.minimum
-            for b in rest:
-                a = combine(*torch.broadcast_tensors(a, b))
-            return a
-        if op == "atan2":
-            return torch.atan2(a, rest[0])
-        return _lowered(op)({"t": a})
+        return self.function(op)(*args)
+
+
+def compile_torch(program: Program, ops: TorchOps) -> Callable[[Mapping[str, object]], object]:
+    """The tree as a flat list of torch calls, resolved once (no walk, no dispatch per call): for benchmarks and
+    many calls of one expression."""
+    slots: dict[int, int] = {}
+    steps: list[tuple[Callable, tuple[int, ...]]] = []
+    inputs: list[str] = []
+    constants: list = []
+    order: list[Node] = []
+    stack: list[tuple[Node, bool]] = [(program.root, False)]
+    while stack:
+        node, ready = stack.pop()
+        children = node.args if isinstance(node, Apply) else (node.base,) if isinstance(node, Index) else ()
+        if not ready and children:
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(children))
+            continue
+        order.append(node)
+    leaves = [n for n in order if isinstance(n, (Name, Number))]
+    for node in leaves:
+        if isinstance(node, Name):
+            slots[id(node)] = len(inputs)
+            inputs.append(node.name)
+    for node in leaves:
+        if isinstance(node, Number):
+            slots[id(node)] = len(inputs) + len(constants)
+            constants.append(ops.number(node.value))
+    base = len(inputs) + len(constants)
+    for node in order:
+        if isinstance(node, (Name, Number)):
+            continue
+        if isinstance(node, Index):
+            index = node.indexes
+            function, args = (lambda a, index=index: a[index]), (slots[id(node.base)],)
+        elif node.op in ("pow", "epow") and isinstance(node.args[1], Number):
+            function, args = ops.power(node.args[1].value), (slots[id(node.args[0])],)
+        else:
+            function, args = ops.function(node.op), tuple(slots[id(a)] for a in node.args)
+        slots[id(node)] = base + len(steps)
+        steps.append((function, args))
+    output = slots[id(program.root)]
+
+    def run(env: Mapping[str, object]):
+        values = [env[name] for name in inputs] + constants
+        for function, args in steps:
+            values.append(function(*[values[i] for i in args]))
+        return values[output]
+
+    return run

@@ -255,13 +255,18 @@ def compute(command: str, expression: str, *, wrt=None, at: Sequence = (), var=N
         derivative = _rows(derivative, shape)
         results = [_reshaped(r, shape) for r in results]
     rtol, atol = calculus.TOLERANCES.get(dtype, calculus.TOLERANCES["float64"])
+    closed = ""
+    if command == "gradient" and symbolic_side and time.monotonic() < deadline:
+        from pdiff.tensor.closed_form import verified_form
+
+        closed = verified_form(expression, s.program, s.inference, name, s.shapes) or ""
     return TensorReport(command, expression, language.to_text(s.program), language.to_text(s.program),
                         tuple(e for n in s.program.names for e in elements(n, s.shapes[n])),
                         shape if command == "gradient" else the_plan.shape, tuple(rows),
                         tuple(columns), tuple(entry_names(the_plan, outputs, len(output))), derivative, dtype,
                         device_name, (rtol, atol),
                         tuple(results), tuple(dict.fromkeys(problems)), read_as=language.to_text(s.program),
-                        notes=tuple(notes), index_rule=layout)
+                        notes=tuple(notes), index_rule=layout, closed_form=closed)
 
 
 def entry_names(the_plan, outputs: int, output_rank: int) -> list[str]:
@@ -475,18 +480,23 @@ def gradient_function(expression: str, wrt: str, shapes: Mapping[str, tuple[int,
                       dtype: str = "float64"):
     """autograd's side alone, compiled once: a function of {name: tensor} returning ∂f/∂wrt (shaped like wrt).
 
-    For benchmarks and notebooks: no exact side, no parsing per call. `shapes` gives every variable's shape."""
-    from torch.func import grad
+    For benchmarks and notebooks: no exact side, no parsing or tree walk per call (backends.compile_torch), and a
+    plain reverse pass (torch.autograd.grad: torch.func's wrapping costs more than the pass at small sizes)."""
+    import torch
+
+    from pdiff.tensor.backends import compile_torch
 
     program = language.read(expression, set(shapes))
     inference = infer(program, {n: tuple(s) for n, s in shapes.items()})
     if math.prod(int(s) for s in inference.output) != 1:
         raise InputError(f"the gradient needs a scalar function; {expression!r} is {shape_text(inference.output)}")
     torch_dtype, torch_device = _devices(dtype, device)
-    ops = TorchOps(torch_dtype, torch_device)
+    run = compile_torch(program, TorchOps(torch_dtype, torch_device))
 
-    def f(x, env):
-        return evaluate(program, {**env, wrt: x}, ops).reshape(())
+    def derivative(env):
+        x = env[wrt].detach().requires_grad_(True)
+        value = run({**env, wrt: x})
+        (g,) = torch.autograd.grad(value.reshape(()), x, allow_unused=True)
+        return torch.zeros_like(x) if g is None else g
 
-    derivative = grad(f)
-    return lambda env: derivative(env[wrt], env)
+    return derivative

@@ -38,8 +38,10 @@ def _shown(program: language.Program) -> Shown:
 
 
 def check(expression: str, answer: str, *, wrt=None, partial: str | None = None, var=None, seed: int = 0,
-          timeout: float = bounds.DEFAULT_TIMEOUT) -> CheckReport:
-    """Grade `answer` as the gradient of the scalar `expression` with respect to one vector or matrix variable."""
+          timeout: float = bounds.DEFAULT_TIMEOUT, explain: bool = True) -> CheckReport:
+    """Grade `answer` as the gradient of the scalar `expression` with respect to one vector or matrix variable.
+
+    `explain`: name the right gradient in the reason of an incorrect answer, when a closed form is found."""
     import torch
 
     declared = values.declarations(var)
@@ -85,19 +87,20 @@ def check(expression: str, answer: str, *, wrt=None, partial: str | None = None,
         concrete = draw_sizes(inference, shapes, rng)
         got_shape = tuple(int(s) for s in sizes.resolve(answer_inference.output))
         sizes_seen.append(concrete)
-        for _attempt in range(20):
-            env = _values(concrete, rng, integers=trial < TRIALS // 2)
-            value = evaluate(f, env, torch_ops).reshape(())
-            if math.isfinite(float(value)):
-                break
-        x = env[wrt_name].clone()
-        expected = torch.func.grad(lambda v, env=env: evaluate(f, {**env, wrt_name: v}, torch_ops).reshape(()))(x)
-        got = evaluate(g, env, torch_ops)
+        sample = _sample(f, g, wrt_name, concrete, rng, torch_ops, integers=trial < TRIALS // 2)
+        if sample is None:
+            continue  # no well-conditioned point in the domain at these sizes: try other sizes
+        env, expected, got = sample
         if got_shape != tuple(expected.shape) and math.prod(got_shape) != 1:
-            return _layout_report(expression, answer, f, g, wrt_name, concrete, expected, got, got_shape, notes,
-                                  partial)
+            report = _layout_report(expression, answer, f, g, wrt_name, concrete, expected, got, got_shape,
+                                    notes, partial)
+            return _explained(report, expression, f, wrt_name, concrete, seed) if explain else report
         got = got.expand_as(expected) if got.dim() == 0 else got.reshape(expected.shape)
         trials.append(_Trial(concrete, env, expected, got))
+    if not trials:
+        return _report(expression, answer, f, g, wrt_name, Verdict.UNDECIDED, None,
+                       "no random point was inside the domain of both the expression and the answer", 0, notes,
+                       partial)
     disagree = [t for t in trials if not torch.allclose(t.got, t.expected, rtol=RTOL * 10, atol=ATOL * 10)
                 and all(math.isfinite(v) for v in t.expected.reshape(-1).tolist())]
     sizes_text = _sizes_text(sizes_seen)
@@ -110,8 +113,46 @@ def check(expression: str, answer: str, *, wrt=None, partial: str | None = None,
     counterexample = _counterexample(bad, wrt_name)
     reason = (f"the answer differs from autograd's gradient at {len(disagree)} of {len(trials)} random points"
               + (f"; {hint}" if hint else ""))
-    return _report(expression, answer, f, g, wrt_name, Verdict.INCORRECT, counterexample, reason, len(trials),
-                   notes, partial)
+    report = _report(expression, answer, f, g, wrt_name, Verdict.INCORRECT, counterexample, reason, len(trials),
+                     notes, partial)
+    return _explained(report, expression, f, wrt_name, bad.shapes, seed) if explain else report
+
+
+def _explained(report: CheckReport, expression: str, f, wrt_name: str, shapes, seed: int) -> CheckReport:
+    """An incorrect report with the right gradient named, when a closed form is found and checked."""
+    from dataclasses import replace
+
+    from pdiff.tensor.closed_form import verified_form
+
+    right = verified_form(expression, f, infer(f, shapes), wrt_name, shapes, seed=seed)
+    return replace(report, reason=f"{report.reason} (the gradient is {right})") if right else report
+
+
+MAX_CONDITION = 1e6  # square matrices closer to singular are redrawn: det, inv and logdet are unstable there
+ATTEMPTS = 30
+
+
+def _sample(f, g, wrt_name, concrete, rng, ops, integers: bool):
+    """Values where f, its gradient and the answer are all finite and every square matrix is well conditioned
+    (small integers make singular matrices often); None when none was found."""
+    import torch
+
+    for _attempt in range(ATTEMPTS):
+        env = _values(concrete, rng, integers=integers)
+        square = [v for v in env.values() if v.dim() == 2 and v.shape[0] == v.shape[1]]
+        if any(not float(torch.linalg.cond(v)) < MAX_CONDITION for v in square):
+            continue
+        try:
+            if not math.isfinite(float(evaluate(f, env, ops).reshape(()))):
+                continue
+            x = env[wrt_name].clone()
+            expected = torch.func.grad(lambda v, env=env: evaluate(f, {**env, wrt_name: v}, ops).reshape(()))(x)
+            got = evaluate(g, env, ops)
+        except RuntimeError:  # torch.linalg errors (a singular matrix) are RuntimeErrors
+            continue
+        if torch.isfinite(expected).all() and torch.isfinite(got).all():
+            return env, expected, got
+    return None
 
 
 def _wrt(wrt, partial: str | None) -> str | None:

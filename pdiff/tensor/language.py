@@ -7,7 +7,8 @@ The rules, documented in the README ("Vectors and matrices"):
 - `x.T` or `transpose(x)` transposes (a vector is its own transpose, as in PyTorch);
 - `x[1]`, `W[0,1]` index from 0, as in PyTorch; `W[0]` is row 0;
 - a scalar function of a tensor applies element by element (`exp(A)` is not the matrix exponential);
-- `+` `-` need equal shapes, or a scalar on one side.
+- `+` `-` need equal shapes, or a scalar on one side;
+- `outer(u, v)` is the outer product of two vectors (u @ v is their dot product).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pdiff.vocabulary import FUNCTION_NAMES
 TENSOR_FUNCTIONS: dict[str, tuple[int, ...]] = {
     "sum": (1,), "mean": (1,), "prod": (1,), "dot": (2,), "norm": (1,), "tr": (1,), "trace": (1,), "det": (1,),
     "logdet": (1,), "inv": (1,), "diag": (1,), "transpose": (1,), "sigmoid": (1,), "relu": (1,), "softplus": (1,),
-    "softmax": (1,), "log_softmax": (1,), "logsumexp": (1,),
+    "softmax": (1,), "log_softmax": (1,), "logsumexp": (1,), "outer": (2,),
 }
 ELEMENTWISE = FUNCTION_NAMES - {"min", "max"}  # max(x) over a tensor reduces; max(a, b) is element-wise
 ALL_FUNCTIONS = frozenset(TENSOR_FUNCTIONS) | FUNCTION_NAMES
@@ -299,7 +300,8 @@ def to_text(program: Program, node: Node | None = None) -> str:
     infix = {"add": " + ", "sub": " - ", "mul": "*", "div": "/", "matmul": " @ ", "emul": " .* ", "ediv": " ./ ",
              "pow": "^", "epow": ".^"}
     if isinstance(node, Number):
-        return sp.sstr(node.value).replace("**", "^") if node.value.is_Atom else f"({sp.sstr(node.value)})"
+        bare = node.value.is_Integer or node.value in (sp.pi, sp.E)  # 1/3 is bracketed: (1/3)*x
+        return sp.sstr(node.value).replace("**", "^") if bare else f"({sp.sstr(node.value).replace('**', '^')})"
     if isinstance(node, Name):
         return node.name
     if isinstance(node, Index):
@@ -324,7 +326,7 @@ def _operand(program: Program, node: Node, parent: str = "transpose", right: boo
         mine, theirs = _LEVEL[node.op], _LEVEL[parent]
         if mine < theirs or (mine == theirs and (right or parent in ("pow", "epow"))):
             return f"({text})"
-    if isinstance(node, Number) and not node.value.is_Atom:
+    if isinstance(node, Number) and text.startswith("("):
         return text
     if isinstance(node, Number) and node.value.is_negative:
         return f"({text})"

@@ -225,6 +225,11 @@ def _function(inference: Inference, node: Apply, args: list[Shape]) -> Shape:
     (a, *rest) = args
     if name in ("sum", "mean", "prod", "norm", "logsumexp"):
         return ()
+    if name == "outer":
+        b = rest[0]
+        if len(a) != 1 or len(b) != 1:
+            raise _error(inference, node, f"outer needs two vectors, got {shape_text(a)} and {shape_text(b)}")
+        return (a[0], b[0])
     if name == "dot":
         b = rest[0]
         if len(a) != 1 or len(b) != 1 or not inference.sizes.unify(a[0], b[0]):
