@@ -17,7 +17,11 @@ __version__ = "0.1.0"
 # public name → (the module that defines it, its name there), imported on first use; `check` would be shadowed by the
 # submodule pdiff.check once imported, so the grader is exported as check_answer
 _EXPORTS = {"derivative": ("pdiff.api", "derivative"), "compute": ("pdiff.calculus", "compute"),
-            "check_answer": ("pdiff.check", "check")}
+            "check_answer": ("pdiff.check", "check"),
+            # your own torch functions and modules, by autograd checked against central differences (grad as the CLI)
+            "gradient": ("pdiff.callables", "gradient"), "grad": ("pdiff.callables", "gradient"),
+            "jacobian": ("pdiff.callables", "jacobian"), "hessian": ("pdiff.callables", "hessian"),
+            "Verified": ("pdiff.callables", "Verified")}
 
 __all__ = [*_EXPORTS, "__version__"]
 
