@@ -55,3 +55,11 @@ def test_readme_example(command, expected, status):
     elif not any(line.startswith("pdiff: ") for line in expected):
         assert result.exit_code == 0, result.output
     assert _normalise(result.output.splitlines()) == _normalise(expected)
+
+
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("code", PYTHON_BLOCKS, ids=[f"python-{i}" for i in range(len(PYTHON_BLOCKS))])
+def test_readme_python_block_runs(code):
+    exec(compile(code, "README.md", "exec"), {})  # the README's own examples, not user input
