@@ -28,9 +28,10 @@ from pdiff.tensor.backends import (
     element_symbols,
     evaluate,
 )
-from pdiff.tensor.shapes import (
+from pdiff.tensor.shapes import (  # noqa: I001
     MAX_ELEMENTS_NUMERIC,
     Inference,
+    described,
     elements,
     infer,
     shape_text,
@@ -223,14 +224,16 @@ def compute(command: str, expression: str, *, wrt=None, at: Sequence = (), var=N
     scalar_output = math.prod(output) == 1
     if command in ("gradient", "hessian") and not scalar_output:
         raise InputError(f"{'grad' if command == 'gradient' else command} needs a scalar function; "
-                         f"{s.program.shown(s.program.root)!r} is {shape_text(output)}: use jacobian")
+                         f"{s.program.shown(s.program.root)!r} is {described(output)}: use jacobian")
     if command == "jacobian" and len(output) > 1 and not scalar_output:
         raise InputError(f"jacobian takes a scalar or vector function; {s.program.shown(s.program.root)!r} is "
-                         f"{shape_text(output)} (sum it, or index a row)")
+                         f"{described(output)} (sum it, or index a row)")
     outputs = 1 if scalar_output else output[0]
     the_plan = calculus.plan(command, [sp.Integer(0)] * outputs, command == "jacobian", inputs)
     if not s.points and not symbolic_side:
         raise InputError("nothing to compute: give a point with --at, or drop --no-symbolic")
+    if not s.points and s.exact_refused:
+        raise InputError(f"nothing to compute: {s.exact_refused}, and no point was given (--at)")
     entries = the_plan.entries + (the_plan.auxiliary or [])
     worker = _start_exact(s, the_plan.partials, entries, symbolic_side, memory_mb)
     try:
@@ -349,7 +352,7 @@ def element_name(text: str, s: Setup) -> tuple[str, str, tuple[int, ...]]:
     shape = s.shapes[name]
     if len(index) != len(shape):
         want = "no index (a scalar)" if not shape else f"{len(shape)} index{'es' if len(shape) > 1 else ''}"
-        raise InputError(f"{text.strip()}: {name} is {shape_text(shape)}, so an element takes {want}, e.g. "
+        raise InputError(f"{text.strip()}: {name} is {described(shape)}, so an element takes {want}, e.g. "
                          f"{elements(name, shape)[0]} (for the whole gradient use pdiff grad)")
     for axis, (i, size) in enumerate(zip(index, shape)):
         if i >= size:
@@ -409,7 +412,7 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt=None, at: S
     s = setup(expression, at, var, bases)
     if math.prod(s.output) != 1:
         raise InputError(f"diff needs a scalar function; {s.program.shown(s.program.root)!r} is "
-                         f"{shape_text(s.output)}: index it (y[0]) or use jacobian")
+                         f"{described(s.output)}: index it (y[0]) or use jacobian")
     wanted = parse_partials(partials, wrt, s)
     if not wanted:
         raise InputError("name the partial: e.g. df/dx[0], or --wrt 'W[0,0],x[1]'")
@@ -489,7 +492,7 @@ def gradient_function(expression: str, wrt: str, shapes: Mapping[str, tuple[int,
     program = language.read(expression, set(shapes))
     inference = infer(program, {n: tuple(s) for n, s in shapes.items()})
     if math.prod(int(s) for s in inference.output) != 1:
-        raise InputError(f"the gradient needs a scalar function; {expression!r} is {shape_text(inference.output)}")
+        raise InputError(f"the gradient needs a scalar function; {expression!r} is {described(inference.output)}")
     torch_dtype, torch_device = _devices(dtype, device)
     run = compile_torch(program, TorchOps(torch_dtype, torch_device))
 

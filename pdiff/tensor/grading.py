@@ -18,7 +18,14 @@ from pdiff.check_results import CheckReport, Counterexample, Shown, Verdict
 from pdiff.errors import InputError
 from pdiff.tensor import language, values
 from pdiff.tensor.backends import TorchOps, evaluate
-from pdiff.tensor.shapes import Sizes, assumed_ranks, draw_sizes, infer, shape_text
+from pdiff.tensor.shapes import (
+    Sizes,
+    assumed_ranks,
+    described,
+    draw_sizes,
+    infer,
+    shape_text,
+)
 
 TRIALS = 8  # random sizes and values per answer
 RTOL, ATOL = 1e-7, 1e-9
@@ -81,7 +88,7 @@ def check(expression: str, answer: str, *, wrt=None, partial: str | None = None,
         inference = infer(f, shapes, sizes)
         for size in inference.output:
             if not sizes.unify(size, 1):
-                raise InputError(f"the expression is {shape_text(inference.output)}, not a scalar: grad and check "
+                raise InputError(f"the expression is {described(inference.output)}, not a scalar: grad and check "
                                  "take a scalar function")
         answer_inference = infer(g, shapes, sizes)
         concrete = draw_sizes(inference, shapes, rng)
@@ -240,11 +247,11 @@ def _nested(t) -> str:
 def _layout_report(expression, answer, f, g, wrt_name, concrete, expected, got, got_shape, notes, partial):
     want = tuple(expected.shape)
     if got_shape == want[::-1]:
-        reason = (f"the answer is {shape_text(got_shape)} but ∂f/∂{wrt_name} has the shape of {wrt_name} "
+        reason = (f"the answer is {described(got_shape)} but ∂f/∂{wrt_name} has the shape of {wrt_name} "
                   f"({shape_text(want)}): the gradient transposed? (a layout mistake: entry [i,j] = "
                   f"∂f/∂{wrt_name}[i,j])")
     else:
-        reason = (f"the answer is {shape_text(got_shape)} but ∂f/∂{wrt_name} has the shape of {wrt_name} "
+        reason = (f"the answer is {described(got_shape)} but ∂f/∂{wrt_name} has the shape of {wrt_name} "
                   f"({shape_text(want)})")
     sizes = ", ".join(f"{n}: {shape_text(s)}" for n, s in concrete.items() if s)
     return _report(expression, answer, f, g, wrt_name, Verdict.INCORRECT, None, f"{reason}, at sizes {sizes}", 0,

@@ -215,7 +215,8 @@ class _Build(Transformer_NonRecursive):
         return Index((base.span[0], numbers[-1].end_pos + 1), base, tuple(int(str(n)) for n in numbers))
 
     def transpose(self, items):
-        return Apply(items[0].span, "transpose", (items[0],))
+        base, token = items
+        return Apply((base.span[0], token.end_pos), "transpose", (base,))
 
 
 def _prepare(text: str) -> str:

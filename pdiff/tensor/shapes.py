@@ -30,6 +30,15 @@ def shape_text(shape: Shape) -> str:
     return "scalar" if not shape else "x".join(str(s) for s in shape)
 
 
+def described(shape: Shape) -> str:
+    """For sentences: `a 2x3 matrix`, `a vector of 3`, `a scalar`."""
+    if not shape:
+        return "a scalar"
+    if len(shape) == 1:
+        return f"a vector of {shape[0]}"
+    return f"a {shape_text(shape)} matrix"
+
+
 def parse_declaration(text: str) -> tuple[str, Shape | None]:
     """`W:2x3` → ("W", (2, 3)); `x:n` → ("x", ("n",)); `a` → ("a", None) (a name declared, no shape)."""
     name, colon, spec = text.strip().partition(":")

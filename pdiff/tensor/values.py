@@ -10,10 +10,11 @@ import sympy as sp
 
 from pdiff.errors import InputError, PointError
 from pdiff.parse import split_top_level
-from pdiff.tensor.shapes import (
+from pdiff.tensor.shapes import (  # noqa: I001
     MAX_ELEMENTS_NUMERIC,
     MAX_RANK,
     Shape,
+    described,
     elements,
     parse_declaration,
     shape_text,
@@ -132,7 +133,7 @@ def shapes_of(points: Sequence[Mapping[str, Value]], declared: Mapping[str, Shap
             elif len(want) != len(value.shape) or any(isinstance(w, int) and w != s
                                                       for w, s in zip(want, value.shape)):
                 where = f"--at {name} (point {k + 1})" if k else f"--at {name}"
-                raise InputError(f"{where} is {shape_text(value.shape)}, but {name} is {shape_text(want)}"
+                raise InputError(f"{where} is {described(value.shape)}, but {name} is {described(want)}"
                                  f"{' at the first point' if name not in declared else ' by --var'}")
             elif any(isinstance(w, str) for w in want):
                 shapes[name] = value.shape
