@@ -28,13 +28,12 @@ from pdiff.tensor.backends import (
     element_symbols,
     evaluate,
 )
-from pdiff.tensor.shapes import (  # noqa: I001
+from pdiff.tensor.shapes import (
     MAX_ELEMENTS_NUMERIC,
     Inference,
     described,
     elements,
     infer,
-    shape_text,
 )
 
 MAX_ELEMENTS_EXACT = 10_000  # element symbols on the exact side, all variables together

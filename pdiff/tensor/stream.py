@@ -7,8 +7,8 @@ autograd and the exact derivative run on every row as for scalar variables.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import sympy as sp
 

@@ -10,14 +10,13 @@ import sympy as sp
 
 from pdiff.errors import InputError, PointError
 from pdiff.parse import split_top_level
-from pdiff.tensor.shapes import (  # noqa: I001
+from pdiff.tensor.shapes import (
     MAX_ELEMENTS_NUMERIC,
     MAX_RANK,
     Shape,
     described,
     elements,
     parse_declaration,
-    shape_text,
 )
 
 _ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*", re.DOTALL)
