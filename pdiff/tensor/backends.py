@@ -15,7 +15,14 @@ import numpy as np
 import sympy as sp
 
 from pdiff.errors import LimitError
-from pdiff.tensor.language import Apply, Index, Name, Node, Number, Program
+from pdiff.tensor.language import (
+    Index,
+    Name,
+    Number,
+    Program,
+    children,
+    postorder,
+)
 
 MAX_SYMBOLIC_SIZE = 6  # det and inv of at most 6×6 element symbols (Berkowitz: polynomial, but it grows fast)
 
@@ -23,15 +30,8 @@ MAX_SYMBOLIC_SIZE = 6  # det and inv of at most 6×6 element symbols (Berkowitz:
 def evaluate(program: Program, env: Mapping[str, object], ops: Ops):
     """The value of the tree, post-order without recursion; `env` maps names to the backend's values."""
     values: dict[int, object] = {}
-    stack: list[tuple[Node, bool]] = [(program.root, False)]
-    while stack:
-        node, ready = stack.pop()
-        children = node.args if isinstance(node, Apply) else (node.base,) if isinstance(node, Index) else ()
-        if not ready and children:
-            stack.append((node, True))
-            stack.extend((child, False) for child in reversed(children))
-            continue
-        args = [values[id(c)] for c in children]
+    for node in postorder(program.root):
+        args = [values[id(c)] for c in children(node)]
         if isinstance(node, Number):
             values[id(node)] = ops.number(node.value)
         elif isinstance(node, Name):
@@ -219,16 +219,7 @@ def compile_torch(program: Program, ops: TorchOps) -> Callable[[Mapping[str, obj
     steps: list[tuple[Callable, tuple[int, ...]]] = []
     inputs: list[str] = []
     constants: list = []
-    order: list[Node] = []
-    stack: list[tuple[Node, bool]] = [(program.root, False)]
-    while stack:
-        node, ready = stack.pop()
-        children = node.args if isinstance(node, Apply) else (node.base,) if isinstance(node, Index) else ()
-        if not ready and children:
-            stack.append((node, True))
-            stack.extend((child, False) for child in reversed(children))
-            continue
-        order.append(node)
+    order = postorder(program.root)
     leaves = [n for n in order if isinstance(n, (Name, Number))]
     for node in leaves:
         if isinstance(node, Name):

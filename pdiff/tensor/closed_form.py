@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from pdiff.tensor.language import Apply, Index, Name, Node, Number, Program
+from pdiff.tensor.language import Apply, Index, Name, Node, Number, Program, postorder
 from pdiff.tensor.shapes import Inference
 
 _AT = (0, 0)
@@ -38,6 +38,10 @@ class Eye(Node):
 
     value: Node
     size: int
+
+
+def _is_transpose(node: Node) -> bool:
+    return isinstance(node, Apply) and node.op == "transpose"
 
 
 def _number(value) -> Number:
@@ -146,6 +150,8 @@ class _Builder:
             raise NoClosedForm
         if self.same(a, b):
             return self.mul(_number(2), a)
+        if _is_transpose(a) and not _is_transpose(b):  # A + A.T, as people write it
+            a, b = b, a
         if isinstance(b, Apply) and b.op == "neg":
             return self._new("sub", self.shape(a), a, b.args[0])
         # M1 @ v + M2 @ v = (M1 + M2) @ v
@@ -237,20 +243,7 @@ def _derivative(b: _Builder, name: str, a: Node) -> Node:
 def gradient(program: Program, inference: Inference, wrt: str) -> Node:
     """∂f/∂wrt as a tensor expression; raises NoClosedForm."""
     b = _Builder(inference)
-    order: list[Node] = []
-    stack: list[tuple[Node, bool]] = [(program.root, False)]
-    seen: set[int] = set()
-    while stack:  # post-order, each node once
-        node, ready = stack.pop()
-        if ready:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        children = node.args if isinstance(node, Apply) else (node.base,) if isinstance(node, Index) else ()
-        stack.extend((child, False) for child in children)
+    order = postorder(program.root)
     adjoint: dict[int, Node] = {id(program.root): ONE}
     result: Node = ZERO
 

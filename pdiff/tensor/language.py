@@ -259,6 +259,25 @@ def read(text: str, names=()) -> Program:
     return Program(prepared, root, tuple(dict.fromkeys(_names(root))), tuple(dict.fromkeys(builder.notes)))
 
 
+def children(node: Node) -> tuple[Node, ...]:
+    return node.args if isinstance(node, Apply) else (node.base,) if isinstance(node, Index) else ()
+
+
+def postorder(root: Node) -> list[Node]:
+    """Every node after its children, without recursion (a long sum is as deep as it is long)."""
+    order: list[Node] = []
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        below = children(node)
+        if not ready and below:
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(below))
+            continue
+        order.append(node)
+    return order
+
+
 def _names(root: Node) -> list[str]:
     found, stack = [], [root]
     while stack:

@@ -12,7 +12,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pdiff.errors import InputError
-from pdiff.tensor.language import ELEMENTWISE, Apply, Index, Name, Node, Number, Program
+from pdiff.tensor.language import (
+    ELEMENTWISE,
+    Apply,
+    Index,
+    Name,
+    Node,
+    Number,
+    Program,
+    children,
+    postorder,
+)
 
 Size = int | str
 Shape = tuple[Size, ...]
@@ -120,15 +130,8 @@ class Inference:
 def infer(program: Program, variables: Mapping[str, Shape], sizes: Sizes | None = None) -> Inference:
     """Shapes of every node; a variable without a shape is a scalar. Raises ShapeError with both shapes."""
     result = Inference(program, sizes or Sizes(), {})
-    stack: list[tuple[Node, bool]] = [(program.root, False)]
-    while stack:  # post-order without recursion
-        node, ready = stack.pop()
-        children = node.args if isinstance(node, Apply) else (node.base,) if isinstance(node, Index) else ()
-        if not ready and children:
-            stack.append((node, True))
-            stack.extend((child, False) for child in reversed(children))
-            continue
-        result.shapes[id(node)] = _shape_of(node, [result.shape(c) for c in children], variables, result)
+    for node in postorder(program.root):
+        result.shapes[id(node)] = _shape_of(node, [result.shape(c) for c in children(node)], variables, result)
     return result
 
 
