@@ -128,7 +128,7 @@ def test_verdict_and_exit_status(args, status, verdict):
 @pytest.mark.parametrize("args, message", [
     (["sin(x", "d/dx", "--answer", "cos(x)"], "unexpected end of expression"),
     (["x^2", "d/dx"], "missing --answer"),
-    (["x^2"], "missing PARTIAL, --answer"),
+    (["x^2"], "missing PARTIAL (or --wrt), --answer"),
     (["[x, y]", "d/dx", "--answer", "1"], "not a vector"),
     (["x^2", "d2f/dx", "--answer", "2"], "order mismatch"),
     (["x^2", "d/dx", "--answer", "2x", "--at", "y=1"], "no value for x"),
