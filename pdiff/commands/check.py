@@ -21,6 +21,10 @@ def check(
     file: Optional[Path] = typer.Option(
         None, "--file", help="Grade a problem file: one `EXPR ; PARTIAL ; ANSWER` per line, # comments.",
         metavar="FILE"),
+    work: Optional[str] = typer.Option(
+        None, "--work", metavar="FILE",
+        help="Check a derivation, one expression per line (the first may be the function or d/dx(...) of it), "
+             "or - for stdin: the first wrong line and the likely mistake."),
     latex: bool = options.Latex,
     var: List[str] = options.Var,
     fmt: str = options.Format,
@@ -37,6 +41,8 @@ def check(
     part of the domain (d/dx sqrt(x^2) = 1) is incorrect. Exit status: 0 correct; 1 incorrect or undecided
     (for --file: any answer not correct); 2 bad input (for --file: any line that could not be read).
     """
+    if work is not None:
+        _work(work, expression, partial, answer, wrt, at, file, latex=latex, var=var, fmt=fmt, debug=debug)
     if file is not None:
         _problem_file(file, expression, partial, answer, at, latex=latex, fmt=fmt, timeout=timeout, seed=seed,
                       debug=debug)
@@ -101,4 +107,37 @@ def _problem_file(path: Path, expression, partial, answer, at, *, latex, fmt, ti
         if problem.error:
             error_line(f"{path}:{problem.line}: error: {problem.error}")
     error_line(f"score: {report.correct}/{report.total} correct")
+    raise typer.Exit(report.exit_code)
+
+
+def _work(work: str, expression, partial, answer, wrt, at, file, *, latex, var, fmt, debug) -> None:
+    with reported_errors(debug):
+        import sys
+
+        from pdiff.errors import InputError
+
+        if answer is not None or at or file is not None:
+            raise InputError("--work takes the steps from the derivation: give no --answer, --at or --file with it")
+        if work == "-":
+            text, source = sys.stdin.read(), "<stdin>"
+        else:
+            try:
+                text, source = Path(work).read_text(encoding="utf-8"), work
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"cannot read {work}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+        from pdiff.render import steps as render
+        from pdiff.steps.work import check_work
+
+        if wrt is not None and partial is None and wrt.strip().isidentifier():
+            partial = f"df/d{wrt.strip()}"
+        report = check_work(text, source, expression=expression, partial=partial, latex=True if latex else None,
+                            var=var)
+    options.write(options.resolved_format(fmt), table=lambda: render.work_table(report),
+                  plain=lambda: render.work_plain(report), json=lambda: render.work_json(report),
+                  jsonl=lambda: render.work_jsonl(report), csv=lambda: render.work_csv(report),
+                  latex=lambda: render.work_latex(report))
+    if report.first_wrong_line is not None:
+        wrong = next(line for line in report.lines if line.line == report.first_wrong_line)
+        error_line(f"{source}:{wrong.line}: the first wrong line" + (f" (likely: {wrong.mistake})"
+                                                                     if wrong.mistake else ""))
     raise typer.Exit(report.exit_code)
