@@ -155,18 +155,19 @@ def _cancel_sign_abs(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda node: node.is_Mul and node.has(sp.sign), cancel)
 
 
-def simplified(expr: sp.Expr) -> sp.Expr:
+def simplified(expr: sp.Expr, deadline: float | None = None, alarm=None) -> sp.Expr:
     """A simpler equal form (equal where expr is defined), or the expression itself when nothing is shorter.
 
-    sign(u)/|u| becomes 1/u first (see _cancel_sign_abs); a Piecewise that simplify introduces is not taken:
-    it would put a value at the points where the derivative is undefined.
+    sign(u)/|u| becomes 1/u first (see _cancel_sign_abs); then the staged steps of pdiff.simplify (cheap canonical
+    steps, full simplify only for small expressions) until `deadline` (time.monotonic(); `alarm` as in
+    pdiff.simplify.staged). A Piecewise that simplify introduces is not taken: it would put a value at the points
+    where the derivative is undefined.
     """
+    from pdiff.simplify import ops, staged
+
     cancelled = _cancel_sign_abs(expr)
-    candidate = sp.simplify(cancelled)
-    if candidate.has(sp.Piecewise) and not cancelled.has(sp.Piecewise):
-        candidate = cancelled
-    best = min((candidate, cancelled), key=sp.count_ops)
-    return best if sp.count_ops(best) < sp.count_ops(expr) else expr
+    best = staged(cancelled, deadline, alarm)
+    return best if ops(best) < ops(expr) else expr
 
 
 def _is_expanded_polynomial(expr: sp.Expr) -> bool:
@@ -257,9 +258,10 @@ def entry_jobs(components: Sequence[sp.Expr], partials: Sequence[Sequence[str]],
     Each entry is a linear combination of partials of components (a gradient entry, a Laplacian, a curl
     component...). Yields ("derivative", k, text), ("exact", k, j, exact text, float), ("kink", k, j, why the
     derivative does not exist at point j) and ("simplified", k, text).
-    Simplification shares one budget of `simplify_seconds`; `alarm(seconds)` is a context manager that
-    interrupts work running past `seconds` with TimeoutError.
+    Simplification gets what is left of `simplify_seconds` counted from the start of the job (0: none);
+    `alarm(seconds)` is a context manager that interrupts work running past `seconds` with TimeoutError.
     """
+    started = time.monotonic()
     chains: dict[tuple[int, tuple[str, ...]], sp.Expr] = {}  # (component, prefix of wrt) → that derivative
 
     def chain(c: int, p: int) -> list[sp.Expr]:
@@ -291,12 +293,12 @@ def entry_jobs(components: Sequence[sp.Expr], partials: Sequence[Sequence[str]],
                 if note:
                     yield ("kink", k, j, note)
                     break
-    budget_end = time.monotonic() + simplify_seconds  # one budget for all simplifications of the call
+    # one short budget for the whole job, counted from its start: the derivatives, exact values and kinks above
+    # come first (they do not depend on simplification) and simplification gets what is left
+    budget_end = started + simplify_seconds
     for k, expr in enumerate(raw):
-        try:
-            with alarm(budget_end - time.monotonic()):
-                better = simplified(expr)
-        except TimeoutError:
+        if time.monotonic() >= budget_end:
             break
+        better = simplified(expr, budget_end, alarm)
         if better is not expr:
             yield ("simplified", k, to_text(better))
