@@ -1,4 +1,5 @@
-"""Many points: `--points FILE|-` (CSV, JSONL, .npy, .npz) and `--grid` → chunks of named float columns.
+"""Many points: `--points FILE|-` (CSV, JSONL, .npy, .npz; Parquet, Feather and Arrow through pdiff.arrow) and
+`--grid` → chunks of named float columns.
 
 A source is read lazily, one chunk of rows at a time, so memory stays flat whatever the file size. Each chunk
 holds the needed variables as float64 NumPy columns, plus what the output carries through: the raw CSV text of
@@ -28,6 +29,21 @@ from pdiff.errors import InputError, PointError
 
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
+_ARROW_EXTENSIONS = (".parquet", ".pq", ".feather", ".arrow", ".ipc")
+_ARROW_MAGICS = (b"PAR1", b"ARROW1")
+
+
+def _arrow():
+    """pdiff.arrow, which needs pyarrow (an optional extra)."""
+    try:
+        from pdiff import arrow
+    except ImportError:
+        raise InputError("Parquet, Feather and Arrow files need pyarrow: pip install 'pdiff-calc[scale]'") from None
+    return arrow
+
+
+def _is_arrow_path(spec: str) -> bool:
+    return spec != "-" and (os.path.isdir(spec) or os.path.splitext(spec)[1].lower() in _ARROW_EXTENSIONS)
 
 
 @dataclass
@@ -42,6 +58,7 @@ class Chunk:
     raw_rows: list[str] | None = None  # CSV input: each row's text as read (without the line end)
     extra_values: Callable[[], dict[str, list]] | None = None  # extra field → values (computed on demand)
     consumed: int = 0  # bytes of input this chunk took (for a progress bar over files)
+    arrow: object | None = None  # Parquet/Feather/Arrow input: the rows as read (a pyarrow RecordBatch)
 
     def __len__(self) -> int:
         return self.rows
@@ -96,6 +113,8 @@ def _missing_message(source: str, missing: Sequence[str], present: Sequence[str]
 def open_points(spec: str, variables: Sequence[str], *, stdin: BinaryIO | None = None) -> PointSource:
     """`--points FILE` or `--points -` (stdin): the format comes from the extension, else from the content."""
     variables = list(variables)
+    if _is_arrow_path(spec):  # Parquet (a file or a directory of them), Feather, Arrow IPC
+        return _arrow().open_path(spec, variables)
     if spec == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
         name, size = "stdin", None
@@ -111,6 +130,11 @@ def open_points(spec: str, variables: Sequence[str], *, stdin: BinaryIO | None =
     head = stream.peek(8)[:8]
     extension = os.path.splitext(spec)[1].lower() if spec != "-" else ""
     try:
+        if head.startswith(_ARROW_MAGICS):  # Parquet or Arrow IPC without its extension (stdin)
+            data = stream.read()
+            if stream is not stdin and spec != "-":
+                stream.close()
+            return _arrow().open_bytes(data, name, variables)
         if head.startswith(_NPY_MAGIC) or extension == ".npy":
             return _npy_source(stream, name, variables)
         if head.startswith(_ZIP_MAGIC) or extension == ".npz":
@@ -126,7 +150,14 @@ def open_points(spec: str, variables: Sequence[str], *, stdin: BinaryIO | None =
 
 def column_names(spec: str) -> list[str]:
     """The column names of a CSV/TSV header or of a JSONL file's first object, peeked without consuming anything
-    (stdin included), so that the reader knows the names the points declare; [] where that cannot be told."""
+    (stdin included), so that the reader knows the names the points declare; [] where that cannot be told.
+    Parquet, Feather and Arrow files: their schema's columns (x[0], x[1] for a column of fixed-size lists)."""
+    if _is_arrow_path(spec):
+        try:
+            from pdiff import arrow
+        except ImportError:
+            return []
+        return arrow.column_names(spec)
     try:
         if spec == "-":
             buffer = sys.stdin.buffer
@@ -139,6 +170,8 @@ def column_names(spec: str) -> list[str]:
         else:
             with open(spec, "rb") as handle:
                 head = handle.read(65536)
+        if head.startswith(_ARROW_MAGICS):
+            return []
         first = head.split(b"\n", 1)[0].decode("utf-8-sig").strip()
     except (OSError, UnicodeDecodeError, AttributeError, ValueError, io.UnsupportedOperation):
         return []  # the source reports it properly when it opens the file

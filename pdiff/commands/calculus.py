@@ -16,7 +16,7 @@ NoSymbolic = typer.Option(False, "--no-symbolic", help="Skip the exact SymPy sid
 
 
 def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout, symbolic, no_symbolic, latex,
-         debug, along=None, points=None, grid=None, chunk_size=None, var=()) -> None:
+         debug, along=None, points=None, grid=None, chunk_size=None, var=(), output=None, dask=None) -> None:
     if points is not None or grid is not None:
         from pdiff import stream
 
@@ -33,7 +33,8 @@ def _run(command: str, expression: str, *, wrt, at, fmt, dtype, device, timeout,
                                       symbolic_side=not no_symbolic, names=names, latex=latex or None)
 
         options.stream_points(make_plan, at=at, points=points, grid=grid, chunk_size=chunk_size, fmt=fmt,
-                              debug=debug)
+                              debug=debug, output=output, dask=dask)
+    options.refuse_output(output, dask)
     with reported_errors(debug):
         from pdiff import calculus
         from pdiff.render import latex as render_latex
@@ -61,10 +62,11 @@ def _register(name: str, command: str, argument, doc: str) -> None:
             timeout: float = options.Timeout, symbolic: bool = Symbolic, no_symbolic: bool = NoSymbolic,
             latex: bool = options.Latex, var: List[str] = options.Var, points: Optional[str] = options.Points,
             grid: Optional[str] = options.Grid, chunk_size: Optional[int] = options.ChunkSize,
+            output: Optional[str] = options.Output, dask: Optional[str] = options.Dask,
             debug: bool = options.Debug) -> None:
         _run(command, expression, wrt=wrt, at=at, fmt=fmt, dtype=dtype, device=device, timeout=timeout,
              symbolic=symbolic, no_symbolic=no_symbolic, latex=latex, debug=debug, points=points, grid=grid,
-             chunk_size=chunk_size, var=var)
+             chunk_size=chunk_size, var=var, output=output, dask=dask)
 
     run.__doc__ = doc
     app.command(name=name)(run)

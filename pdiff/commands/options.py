@@ -97,14 +97,30 @@ def write(fmt: str, *, table: Callable, plain: Callable[[], Iterable[str]], json
 
 
 Points = typer.Option(None, "--points", metavar="FILE",
-                      help="Many points from a file (CSV with a header, .jsonl, .npy, .npz) or - for stdin.")
+                      help="Many points from a file (CSV with a header, .jsonl, .npy, .npz, .parquet, .feather, "
+                      ".arrow, a directory of .parquet files) or - for stdin.")
 Grid = typer.Option(None, "--grid", help='A grid of points, start:stop:count per variable, e.g. "x=-1:1:101,y=0:pi:51".')
 ChunkSize = typer.Option(None, "--chunk-size", min=1,
                          help="Rows per chunk with --points/--grid (default: 65536 on CPU).")
+Output = typer.Option(None, "--output", "-o", metavar="FILE",
+                      help="With --points/--grid: write the rows to FILE, the format from its extension (.csv, "
+                      ".jsonl, .json, .parquet, .feather, .arrow) instead of stdout.")
+Dask = typer.Option(None, "--dask", metavar="SCHEDULER",
+                    help="With --points on Parquet (a file or a directory of files) and --output DIR: run on the "
+                    "Dask cluster at this scheduler address (pip install 'pdiff-calc[scale]').")
 
 
-def stream_points(make_plan: Callable, *, at, points, grid, chunk_size, fmt: str, debug: bool) -> None:
-    """--points/--grid: the chunked engine, output written as chunks finish; summary problems on stderr."""
+def refuse_output(output: str | None, dask: str | None = None) -> None:
+    """--output and --dask are for many points; with --at the answer goes to stdout."""
+    for name, value in (("--output", output), ("--dask", dask)):
+        if value is not None:
+            raise typer.BadParameter("works with --points and --grid only", param_hint=f"'{name}'")
+
+
+def stream_points(make_plan: Callable, *, at, points, grid, chunk_size, fmt: str, debug: bool,
+                  output: str | None = None, dask: str | None = None) -> None:
+    """--points/--grid: the chunked engine, output written as chunks finish (to stdout, or to --output FILE in
+    the format its extension names; with --dask on a cluster); summary problems on stderr."""
     from pdiff.cli import error_line, reported_errors
 
     with reported_errors(debug):
@@ -116,35 +132,85 @@ def stream_points(make_plan: Callable, *, at, points, grid, chunk_size, fmt: str
         from pdiff import sources
         from pdiff.render import stream as render
 
-        plan = make_plan()
-        source = (sources.open_points(points, plan.needed) if points is not None
-                  else sources.grid_source(grid, plan.needed))
-        writer = render.writer(resolved_format(fmt), plan, source)
-        bar, advance = (render.progress(source.total_rows or source.total_bytes,
-                                        "points" if source.total_rows else "bytes")
-                        if sys.stderr.isatty() else (None, None))
-        out = sys.stdout
-        out.write(writer.header())
-        try:
-            if bar:
-                bar.start()
-            for values in plan.run(source, chunk_size, reuse_outputs=True):  # each chunk is written before the next
-                out.write(writer.chunk(values))
-                if advance:
-                    advance(len(values.chunk) if source.total_rows else values.chunk.consumed)
-        finally:
-            if bar:
-                bar.stop()
-        ending = writer.footer(plan.summary)
-        if isinstance(ending, str):
-            out.write(ending)
-        else:
-            from rich.console import Console
+        if output is not None and dask is None:
+            render.output_format(output, fmt)  # a wrong extension is refused before any work
+        if dask is not None:
+            from pdiff.errors import InputError
 
-            Console(soft_wrap=False).print(ending)
-        out.flush()
+            if points is None or output is None:
+                raise InputError("--dask runs over --points Parquet files and writes --output DIR")
+            try:
+                from pdiff import dask as on_dask
+            except ImportError:
+                raise InputError("--dask needs dask and distributed: pip install 'pdiff-calc[scale]'") from None
+            plan = make_plan()
+            plan.summary = on_dask.run_cli(plan, points, output, dask, chunk_size)
+        else:
+            plan = make_plan()
+            source = (sources.open_points(points, plan.needed) if points is not None
+                      else sources.grid_source(grid, plan.needed))
+            if output is not None:
+                _stream_to_file(plan, source, output, fmt, chunk_size)
+            else:
+                _stream_to_stdout(plan, source, fmt, chunk_size)
     for problem in plan.summary.problems:
         error_line(problem)
     if not plan.summary.finished and not plan.summary.problems:
         error_line("the run did not finish")
     raise typer.Exit(plan.summary.exit_code)
+
+
+def _bar(source):
+    from pdiff.render import stream as render
+
+    return (render.progress(source.total_rows or source.total_bytes, "points" if source.total_rows else "bytes")
+            if sys.stderr.isatty() else (None, None))
+
+
+def _stream_to_file(plan, source, output: str, fmt: str, chunk_size) -> None:
+    """--output FILE: a writer chosen by the extension; FILE appears when the run ends (see FileOutput)."""
+    from pdiff.render import stream as render
+
+    sink = render.FileOutput(output, render.output_format(output, fmt), plan, source)
+    bar, advance = _bar(source)
+    try:
+        if bar:
+            bar.start()
+        for values in plan.run(source, chunk_size, reuse_outputs=True):  # each chunk is written before the next
+            sink.write(values)
+            if advance:
+                advance(len(values.chunk) if source.total_rows else values.chunk.consumed)
+        sink.close(plan.summary)
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        if bar:
+            bar.stop()
+
+
+def _stream_to_stdout(plan, source, fmt: str, chunk_size) -> None:
+    from pdiff.render import stream as render
+
+    writer = render.writer(resolved_format(fmt), plan, source)
+    bar, advance = _bar(source)
+    out = sys.stdout
+    out.write(writer.header())
+    try:
+        if bar:
+            bar.start()
+        for values in plan.run(source, chunk_size, reuse_outputs=True):  # each chunk is written before the next
+            out.write(writer.chunk(values))
+            if advance:
+                advance(len(values.chunk) if source.total_rows else values.chunk.consumed)
+    finally:
+        if bar:
+            bar.stop()
+    ending = writer.footer(plan.summary)
+    if isinstance(ending, str):
+        out.write(ending)
+    else:
+        from rich.console import Console
+
+        Console(soft_wrap=False).print(ending)
+    out.flush()

@@ -191,8 +191,10 @@ class CsvWriter(StreamWriter):
             columns = [chunk.raw_rows]
         else:
             extras = chunk.extras()
+            typed = self.source.kind in ("parquet", "ipc", "arrow")  # an Arrow null is an empty cell
             columns = [_full(chunk.columns[name]) if name in chunk.columns
-                       else [_csv_cell(str(v)) for v in extras[name]] for name in self.source.fields]
+                       else [_csv_cell("" if v is None and typed else str(v)) for v in extras[name]]
+                       for name in self.source.fields]
         columns += _text_columns(self.plan, values, "")
         if not len(chunk):
             return ""
@@ -362,3 +364,75 @@ def progress(total: int | None, unit: str):
                    console=Console(stderr=True), transient=True)
     task = bar.add_task("points", total=total)
     return bar, lambda amount: bar.advance(task, amount)
+
+
+# ---------------------------------------------------------------------------------------------------- --output FILE
+
+OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
+                  ".feather": "feather", ".arrow": "arrow"}
+
+
+def output_format(path: str, fmt: str = "auto") -> str:
+    """The format of `--output FILE`, from its extension; --format may repeat it but not contradict it."""
+    import os
+
+    from pdiff.errors import InputError
+
+    found = OUTPUT_FORMATS.get(os.path.splitext(path)[1].lower())
+    if found is None:
+        raise InputError(f"--output {path}: the extension names the format: "
+                         f"{', '.join(OUTPUT_FORMATS)}")
+    if fmt not in ("auto", found):
+        raise InputError(f"--format {fmt} does not match --output {path} (its extension gives {found})")
+    return found
+
+
+class FileOutput:
+    """`--output FILE`: the run written into FILE as chunks finish, by a text writer (csv, jsonl, json) or
+    pdiff.arrow's (parquet, feather, arrow). It is written beside FILE under a temporary name and renamed when the
+    run ends, so FILE is never a half-written file; an input error mid-run leaves no file."""
+
+    def __init__(self, path: str, fmt: str, plan, source):
+        import os
+        import tempfile
+
+        self.path, self.fmt = path, fmt
+        directory = os.path.dirname(os.path.abspath(path))
+        handle, self.temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+        os.close(handle)
+        if fmt in ("parquet", "feather", "arrow"):
+            from pdiff import sources
+
+            arrow = sources._arrow()
+            self.text = None
+            self.sink = arrow.ArrowFileWriter(self.temporary, "parquet" if fmt == "parquet" else "ipc", plan, source)
+        else:
+            self.text = writer(fmt, plan, source)
+            self.sink = open(self.temporary, "w", encoding="utf-8", newline="")  # noqa: SIM115  closed by close()
+            self.sink.write(self.text.header())
+
+    def write(self, values) -> None:
+        if self.text is None:
+            self.sink.write(values)
+        else:
+            self.sink.write(self.text.chunk(values))
+
+    def close(self, summary) -> None:
+        import os
+
+        if self.text is not None:
+            self.sink.write(self.text.footer(summary))
+        self.sink.close()
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(self.temporary, 0o666 & ~mask)  # as open() would have made it, not mkstemp's 0600
+        os.replace(self.temporary, self.path)
+
+    def abort(self) -> None:
+        import contextlib
+        import os
+
+        with contextlib.suppress(Exception):
+            self.sink.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.temporary)
