@@ -1,3 +1,3 @@
-from pdiff.cli import run
+from pdiff.client import main
 
-run()
+main()

@@ -43,6 +43,12 @@ from typing import IO, Iterable, Iterator
 from pdiff import bounds  # light: the standard library only
 
 GRACE_SECONDS = 2.0  # beyond a line's --timeout, for the command's own deadline handling and rendering
+# a line is refused before it is split: shlex builds each word by string concatenation on an attribute, which copies
+# the word so far for every character (quadratic: a 1 MB line took 17-53 s). An expression may hold 20,000
+# characters; the rest of a line is options. A split line may hold at most MAX_LINE_WORDS words.
+MAX_LINE_LENGTH = 40_000
+MAX_LINE_WORDS = 4_096
+_READ_CHUNK = 1 << 16  # characters read at a time from the rest of an oversized line, which is skipped
 SESSION_WORDS = ("help", "quit", "exit")
 _STATUS_INTERRUPTED = 130
 
@@ -240,6 +246,9 @@ class Session:
 
     def run_line(self, text: str, number: int) -> LineOutcome | None:
         """Run one line; None for blank lines and comments. Its output is written as it should appear."""
+        if len(text) > MAX_LINE_LENGTH:  # before anything that walks the line (strip included)
+            return self._finish(LineOutcome(number, _clipped(text), 2, errors=[
+                f"pdiff: error: the line is longer than {MAX_LINE_LENGTH:,} characters"]))
         stripped = text.strip()
         if not stripped or stripped.startswith("#"):
             return None
@@ -251,6 +260,9 @@ class Session:
             return self._finish(LineOutcome(number, stripped, 2, errors=[f"pdiff: error: {exc} (shell quoting)"]))
         if not args:
             return None
+        if len(args) > MAX_LINE_WORDS:
+            return self._finish(LineOutcome(number, _clipped(stripped), 2, errors=[
+                f"pdiff: error: the line has more than {MAX_LINE_WORDS:,} words"]))
         word = args[0]
         if word in ("quit", "exit") and len(args) == 1:
             return LineOutcome(number, stripped, 0, stop=True)
@@ -344,6 +356,27 @@ class Session:
         return self.status
 
 
+def _clipped(text: str, keep: int = 200) -> str:
+    """The start of an oversized line, for the `command` field of its JSONL record."""
+    return text if len(text) <= keep else text[:keep] + "..."
+
+
+def bounded_lines(stream: IO[str]) -> Iterator[str]:
+    """The lines of `stream`, each read with a bound: a line longer than MAX_LINE_LENGTH comes back cut to
+    MAX_LINE_LENGTH + 1 characters (so run_line refuses it) and the rest of it is read and dropped in chunks, so
+    a megabyte (or gigabyte) line costs neither quadratic work nor its size in memory."""
+    while True:
+        line = stream.readline(MAX_LINE_LENGTH + 2)  # the line, its newline, and one more to know it is too long
+        if not line:
+            return
+        if len(line) > MAX_LINE_LENGTH + 1 or (len(line) == MAX_LINE_LENGTH + 1 and not line.endswith("\n")):
+            rest = line
+            while rest and not rest.endswith("\n"):
+                rest = stream.readline(_READ_CHUNK)
+            line = line[:MAX_LINE_LENGTH + 1]
+        yield line
+
+
 def _json_or_text(text: str | None):
     """A JSON document (pdiff's are objects) decoded; other output (a line's own --format plain) as text."""
     if text is None or not text.strip():
@@ -364,8 +397,8 @@ def main(*, file: str | None = None, fmt: str = "auto", timeout: float = 20.0, d
     with Session(fmt=fmt, timeout=timeout, debug=debug) as session:
         try:
             if file is None or file == "-":
-                return session.run_lines(sys.stdin)
+                return session.run_lines(bounded_lines(sys.stdin))
             with open(file, encoding="utf-8") as lines:
-                return session.run_lines(lines)
+                return session.run_lines(bounded_lines(lines))
         except SessionInterrupted:
             return _STATUS_INTERRUPTED
