@@ -62,4 +62,6 @@ PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.
 
 @pytest.mark.parametrize("code", PYTHON_BLOCKS, ids=[f"python-{i}" for i in range(len(PYTHON_BLOCKS))])
 def test_readme_python_block_runs(code):
+    if code.startswith("# not run"):
+        pytest.skip("the block says it needs what a test machine lacks (a cluster, a dataset)")
     exec(compile(code, "README.md", "exec"), {})  # the README's own examples, not user input

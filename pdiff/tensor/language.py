@@ -195,7 +195,10 @@ class _Build(Transformer_NonRecursive):
         for piece in pieces:
             if piece in ALL_FUNCTIONS:
                 raise ParseError(f"{piece} needs its argument in brackets here, e.g. {piece}(x)", column=span[0])
-            if piece in letters.RESERVED or piece in letters.PYTHON_KEYWORDS or piece.startswith("_"):
+            if piece in letters.PYTHON_KEYWORDS:
+                raise ParseError(f"{piece!r} is a Python keyword, not a variable: pdiff reads mathematics, not "
+                                 "Python code", column=span[0])
+            if piece in letters.RESERVED or piece.startswith("_"):
                 raise ParseError(f"{piece!r} cannot be a variable", column=span[0])
         if len(pieces) == 1:
             return Name(span, word)
