@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import sympy as sp
@@ -21,7 +21,8 @@ from pdiff.results import DiffReport, DiffResult, Status
 
 # agreement between autograd and the exact value: |autograd - exact| <= atol + rtol * |exact|
 TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-3, 1e-5)}
-SIMPLIFY_SECONDS = 2.0  # at most this long per derivative; simplification is polish, not the answer
+SIMPLIFY_SECONDS = 0.3  # the symbolic job of a call, counted from its start: what derivatives, exact values and
+# kinks leave of it goes to simplification (pdiff.simplify), which is polish, not the answer
 
 
 def _point_label(point: dict[str, sp.Expr]) -> str:
@@ -39,9 +40,10 @@ class Evaluation:
     kinks: dict  # (k, j) → why entry k has no derivative at point j (a kink: |x| at 0)
     device: str
     missing: str  # why a symbolic part may be missing, for messages
+    series: frozenset = field(default_factory=frozenset)  # entries whose exact values are by series (Taylor mode)
 
 
-def _numeric(components, partials, points, needed, dtype, device, deadline):
+def _numeric(components, partials, points, needed, dtype, device, deadline, engine="auto"):
     """(autograd values [component][partial][point], function values [component][point], device name).
 
     The function itself comes along (the root of autodiff's prefix tree, no extra pass) so that answers at
@@ -52,7 +54,7 @@ def _numeric(components, partials, points, needed, dtype, device, deadline):
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     try:
-        return _autograd(components, partials, points, needed, torch_dtype, torch_device, deadline)
+        return _autograd(components, partials, points, needed, torch_dtype, torch_device, deadline, engine)
     except MemoryError:
         raise bounds.ResourceError("autograd ran out of memory: lower the order or the number of points "
                                    "(PDIFF_MEMORY_MB sets the limit)") from None
@@ -63,11 +65,12 @@ def _numeric(components, partials, points, needed, dtype, device, deadline):
         raise
 
 
-def _autograd(components, partials, points, needed, torch_dtype, torch_device, deadline):
+def _autograd(components, partials, points, needed, torch_dtype, torch_device, deadline, engine="auto"):
     import torch
 
-    from pdiff.autodiff import DeadlineExceeded, first_partials_forward, partials_at
+    from pdiff.autodiff import DeadlineExceeded, first_partials_forward
     from pdiff.lower import lower
+    from pdiff.taylor import partials_by_engine
 
     columns = {name: torch.tensor([float(sp.N(point[name], 17)) for point in points],
                                   dtype=torch_dtype, device=torch_device) for name in needed}
@@ -87,7 +90,8 @@ def _autograd(components, partials, points, needed, torch_dtype, torch_device, d
     values, function = [], []
     for program in programs:
         try:
-            *tensors, value = partials_at(program, columns, [*partials, ()], deadline)
+            # nested reverse mode at low orders, Taylor mode above (pdiff.taylor.CROSSOVER)
+            *tensors, value = partials_by_engine(program, columns, [*partials, ()], deadline, engine)
             values.append([t.cpu().tolist() for t in tensors])
             function.append(value.cpu().tolist())
         except DeadlineExceeded:
@@ -110,25 +114,31 @@ def _remember(cache: dict, key, value, size: int = 256) -> None:
 
 def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
              points: Sequence[dict[str, sp.Expr]], needed: Sequence[str], *, entries=None, dtype: str, device: str,
-             timeout: float, deadline: float, symbolic_side: bool, memory_mb: int) -> Evaluation:
+             timeout: float, deadline: float, symbolic_side: bool, memory_mb: int,
+             engine: str = "auto") -> Evaluation:
     """Entries (linear combinations of partials of components; by default each (component, partial) alone,
     numbered c * len(partials) + p) at every point: autograd here, the exact side in a bounded worker.
 
     The worker is forked first, so SymPy runs on the other core while torch computes; it is killed at the deadline.
     """
+    from pdiff import taylor_api
+
     entries = entries or symbolic.identity_entries(len(components), len(partials))
+    series = taylor_api.series_partials(partials) if points else ()
     key = (tuple(components), tuple(map(tuple, partials)), tuple(map(tuple, entries)))
     point_key = (key, tuple(tuple(sorted(point.items())) for point in points))
     cached = _OUTCOMES.get(point_key) if symbolic_side else None
-    known = _DERIVATIVES.get(key)
+    known = _DERIVATIVES.get(key) if not series else None
     worker = None
     if symbolic_side and cached is None:
         budget = 0.0 if known else SIMPLIFY_SECONDS  # 0: the worker skips simplification
-        worker = bounds.start(symbolic.entry_jobs, tuple(components), tuple(map(tuple, partials)), entries,
-                              points, budget, bounds.alarm, memory_mb=memory_mb)
+        # high orders at points (issue 14): exact values by Taylor series in mpmath, not SymPy's huge derivative
+        job, more = (taylor_api.entry_jobs, (series,)) if series else (symbolic.entry_jobs, ())
+        worker = bounds.start(job, tuple(components), tuple(map(tuple, partials)), entries,
+                              points, budget, bounds.alarm, *more, memory_mb=memory_mb)
     try:
-        numeric, function, device_name = (_numeric(components, partials, points, needed, dtype, device, deadline)
-                                          if points else (None, None, None))
+        numeric, function, device_name = (_numeric(components, partials, points, needed, dtype, device, deadline,
+                                                   engine) if points else (None, None, None))
     except BaseException:
         if worker:
             worker.close()  # the call is failing: do not wait for the symbolic side
@@ -150,7 +160,7 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
     derivatives.update(simplest)
     if known and symbolic_side:
         derivatives.update(known)
-    elif worker and outcome.finished and len(derivatives) == len(entries):
+    elif worker and outcome.finished and len(derivatives) == len(entries) and not series:
         _remember(_DERIVATIVES, key, dict(derivatives))
     autograd = None
     if numeric is not None:
@@ -160,7 +170,8 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
                      for j in range(len(points))] for entry in coefficients]
     missing = (f"the symbolic side failed: {outcome.error}" if outcome and outcome.error
                else f"the symbolic side did not finish within {timeout:g} s")
-    return Evaluation(derivatives, exact, autograd, function, kinks, device_name, missing)
+    in_series = frozenset(k for k, entry in enumerate(entries) if any(p in series for _, _, p in entry))
+    return Evaluation(derivatives, exact, autograd, function, kinks, device_name, missing, in_series)
 
 
 def outside_domain(ev: Evaluation, components: Sequence[int], j: int) -> str | None:
@@ -210,10 +221,11 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
                at: Sequence[str | Mapping[str, object]] = (), dtype: str = "float64", device: str = "auto",
                timeout: float = bounds.DEFAULT_TIMEOUT, symbolic_side: bool = True,
                memory_mb: int = bounds.DEFAULT_MEMORY_MB, latex: bool | None = None,
-               var: str | Sequence[str] | None = None) -> DiffReport:
+               var: str | Sequence[str] | None = None, engine: str = "auto") -> DiffReport:
     """Partial derivatives of `expression` at the points `at`, by autograd beside the exact symbolic answer.
 
     `var`: multi-letter names to read whole (`--var rate`), beside those named in `at` and `wrt`.
+    `engine`: auto (nested reverse mode at low orders, Taylor mode above pdiff.taylor.CROSSOVER), reverse or taylor.
 
     >>> report = derivative("x^2*y + x*y^2", ["d2f/dxdy"], at=["x=2,y=3"])
     >>> report.results[0].autograd
@@ -253,8 +265,9 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
     check_points(evaluated, needed)
     if not points and not symbolic_side:
         raise InputError("nothing to compute: give a point with --at, or drop --no-symbolic")
+    notes += _high_orders(wanted, points, symbolic_side, engine)
     ev = evaluate(components, [p.wrt for p in wanted], evaluated, needed, dtype=dtype, device=device, timeout=timeout,
-                  deadline=deadline, symbolic_side=symbolic_side, memory_mb=memory_mb)
+                  deadline=deadline, symbolic_side=symbolic_side, memory_mb=memory_mb, engine=engine)
     if filled:
         ev.function = None  # f at the stand-in value says nothing about the user's point
 
@@ -295,15 +308,35 @@ def diff_results(ev: Evaluation, n_components: int, wanted: Sequence[Partial], p
                     status, note = Status.NON_DIFFERENTIABLE, ev.kinks[k, j]
                 if status is Status.OK and symbolic_side and exact_text is None:
                     status, note = Status.TIMEOUT, f"no exact value ({ev.missing})"
+                elif status is Status.OK and k in ev.series and exact_text is not None:
+                    note = _SERIES_NOTE  # not a problem: says where the exact value came from
                 error = (abs(autograd - value) if autograd is not None and value is not None
                          and math.isfinite(autograd) and math.isfinite(value) else None)
                 floats = {name: float(sp.N(v, 17)) for name, v in point.items()}
                 results.append(DiffResult(partial.text, partial.wrt, c if is_vector else None, floats,
                                           _point_label(point), text, exact_text, value, autograd, error,
                                           status, note))
-                if note:
+                if note and note is not _SERIES_NOTE:
                     problems.append(f"{label} at {_point_label(point)}: {note}")
     return results, problems
+
+
+# ----- Taylor mode (issue 14): engine choice and the exact side of high orders
+_SERIES_NOTE = "exact value by Taylor series in mpmath at 50 digits"
+
+
+def _high_orders(wanted: Sequence[Partial], points, symbolic_side: bool, engine: str) -> list[str]:
+    """Check the engine and the size of Taylor-mode partials; the note saying how high orders were computed."""
+    from pdiff import taylor, taylor_api
+
+    for partial in wanted:
+        if taylor.engine_for(partial.wrt, engine) == "taylor":
+            taylor.check_size(partial.wrt)
+    high = [p.text for p in wanted if len(p.wrt) > taylor_api.EXACT_SERIES_ORDER]
+    if not (high and points and symbolic_side):
+        return []
+    return [(f"{', '.join(high)}: order above {taylor_api.EXACT_SERIES_ORDER}, the derivative is left unexpanded; "
+             f"exact values by Taylor series (mpmath, 50 digits)")]
 
 
 FILL_SECONDS = 1.0  # to learn whether the derivatives depend on a variable the points leave out

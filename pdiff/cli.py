@@ -78,7 +78,7 @@ def reported_errors(debug: bool) -> Iterator[None]:
 
 
 # each module registers its commands on `app` when imported; add a new command module here
-COMMAND_MODULES = ["diff", "calculus", "shell", "check", "plot", "critical", "steps"]
+COMMAND_MODULES = ["diff", "calculus", "shell", "check", "plot", "critical", "server", "steps", "taylor"]
 
 
 def _register_commands() -> None:

@@ -92,6 +92,9 @@ class Program:
     constants: list[float]  # constant values, in the slots after the inputs
     steps: list[tuple[Callable, tuple[int, ...]]]
     output: int  # slot holding the result
+    # per step, what it computes: (the SymPy class in DISPATCH, the constant exponent of a Pow lowered with
+    # _power_by, else None), for engines that need the operation rather than its torch function (pdiff.taylor)
+    kinds: list[tuple[type, object]] = field(default_factory=list)
     _constant_cache: dict = field(default_factory=dict, repr=False)
 
     def __call__(self, values: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -122,6 +125,7 @@ def lower(expr: sp.Expr, variables: list[str] | tuple[str, ...]) -> Program:
     constants: list[float] = []
     constant_slots: dict[sp.Expr, int] = {}
     steps: list[tuple[Callable, tuple[int, ...]]] = []
+    kinds: list[tuple[type, object]] = []
     slot_of: dict[sp.Expr, int] = {}
     step_base = len(inputs)
 
@@ -139,16 +143,17 @@ def lower(expr: sp.Expr, variables: list[str] | tuple[str, ...]) -> Program:
                 constants.append(_constant(node))
             ref = ("constant", constant_slots[node])
         else:
-            function = DISPATCH.get(type(node)) or next(
-                (fn for cls, fn in DISPATCH.items() if isinstance(node, cls)), None)
-            if function is None:
+            kind = type(node) if type(node) in DISPATCH else next(
+                (cls for cls in DISPATCH if isinstance(node, cls)), None)
+            if kind is None:
                 raise UnsupportedError(f"cannot evaluate {type(node).__name__} numerically")
-            operands = node.args
+            function, operands, exponent = DISPATCH[kind], node.args, None
             if isinstance(node, sp.Pow) and node.exp.is_number and node.exp.is_real:
                 # a constant exponent as a Python number: faster kernels, no gradient for the exponent
-                function, operands = _power_by(node.exp), (node.base,)
+                function, operands, exponent = _power_by(node.exp), (node.base,), node.exp
             args = tuple(visit(arg) for arg in operands)
             steps.append((function, args))
+            kinds.append((kind, exponent))
             ref = ("step", len(steps) - 1)
         slot_of[node] = ref
         return ref
@@ -164,4 +169,4 @@ def lower(expr: sp.Expr, variables: list[str] | tuple[str, ...]) -> Program:
         return step_base + len(constants) + index
 
     resolved = [(function, tuple(slot(a) for a in args)) for function, args in steps]
-    return Program(inputs, constants, resolved, slot(root))
+    return Program(inputs, constants, resolved, slot(root), kinds)

@@ -35,10 +35,11 @@ import torch
 
 from pdiff import bounds, symbolic
 from pdiff.api import TOLERANCES  # (rtol, atol), the same agreement test as `pdiff diff --at`
-from pdiff.autodiff import DeadlineExceeded, partials_at, resolve_device, resolve_dtype, trace_partials
+from pdiff.autodiff import DeadlineExceeded, resolve_device, resolve_dtype, trace_partials
 from pdiff.errors import ExitCode, InputError
 from pdiff.lower import UnsupportedError, lower
 from pdiff.sources import Chunk, PointSource
+from pdiff.taylor import partials_by_engine
 
 EVALUATION_FORM_SECONDS = 1.0  # for all of a plan's derivatives in fewer operations (a few ms each)
 MAX_KINK_POINTS = 100  # points on a kink examined by one-sided limits (SymPy, ~10-100 ms each) per run
@@ -205,8 +206,10 @@ class StreamPlan:
     def __init__(self, components: Sequence[sp.Expr], partials: Sequence[tuple[str, tuple[str, ...]]], *,
                  variables: Sequence[str], is_vector: bool = False, expression: str = "",
                  dtype: str = "float64", device: str = "auto", timeout: float = bounds.DEFAULT_TIMEOUT,
-                 symbolic_side: bool = True, memory_mb: int = bounds.DEFAULT_MEMORY_MB):
-        """`partials` is [(text as typed, wrt in application order)]; every component gets every partial."""
+                 symbolic_side: bool = True, memory_mb: int = bounds.DEFAULT_MEMORY_MB, engine: str = "auto"):
+        """`partials` is [(text as typed, wrt in application order)]; every component gets every partial.
+        `engine`: auto (nested reverse mode at low orders, Taylor mode above pdiff.taylor.CROSSOVER), reverse or
+        taylor."""
         if timeout <= 0:
             raise InputError("--timeout must be positive")
         self.components = list(components)
@@ -224,6 +227,14 @@ class StreamPlan:
         # the exact side runs in float64 wherever the device has it (mps has not)
         self.exact_dtype = torch.float64 if self.device.type != "mps" else torch.float32
         self.wrts = [tuple(wrt) for _, wrt in partials]
+        # Taylor mode (issue 14): partials above the crossover are propagated series, not recorded reverse passes
+        from pdiff import taylor
+
+        self.engine = engine
+        self.taylor = any(taylor.engine_for(wrt, engine) == "taylor" for wrt in self.wrts)
+        for wrt in self.wrts:
+            if taylor.engine_for(wrt, engine) == "taylor":
+                taylor.check_size(wrt)
         self.targets = [Target(text + (f"[{c + 1}]" if is_vector else ""), text, tuple(wrt),
                                c if is_vector else None)
                         for c in range(len(self.components)) for text, wrt in partials]
@@ -245,8 +256,8 @@ class StreamPlan:
             self.kink_programs = [[lower(u, self.needed) for u in symbolic.kink_arguments(component)]
                                   if symbolic_side else [] for component in self.components]
             # each component's partials as one flat replay of autograd's ops (None: partials_at as is)
-            self.traced = [trace_partials(program, self.needed, self.wrts, self.dtype, self.device)
-                           for program in self.programs]
+            self.traced = [None if self.taylor else trace_partials(program, self.needed, self.wrts, self.dtype,
+                                                                   self.device) for program in self.programs]
         finally:
             outcome = worker.collect(start + timeout) if worker else None
         self.exact_programs: list = [None] * len(self.targets)
@@ -308,7 +319,7 @@ class StreamPlan:
             if traced is not None:  # straight into the output rows, with the exact values it shares
                 traced(columns, deadline, out=[autos[t] for t in mine] + [outputs[1, t, rows] for t in self.shared[c]])
             else:
-                for t, value in zip(mine, partials_at(program, columns, self.wrts, deadline)):
+                for t, value in zip(mine, partials_by_engine(program, columns, self.wrts, deadline, self.engine)):
                     autos[t].copy_(torch.broadcast_to(value, (size,)))
         if outputs.shape[0] == 1:
             return None
@@ -644,7 +655,7 @@ def hessian_rows(matrices: np.ndarray, gradient: np.ndarray, rtol: float, atol: 
 
 def plan_diff(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequence[str] | None = None,
               dtype: str = "float64", device: str = "auto", timeout: float = bounds.DEFAULT_TIMEOUT,
-              symbolic_side: bool = True, names=(), latex: bool | None = None) -> StreamPlan:
+              symbolic_side: bool = True, names=(), latex: bool | None = None, engine: str = "auto") -> StreamPlan:
     """A StreamPlan for `pdiff diff EXPRESSION PARTIALS... --points/--grid`. `names`: declared names (the grid's
     or file's columns, --var), read whole."""
     from pdiff import question
@@ -658,7 +669,7 @@ def plan_diff(expression: str, partials: Sequence[str] = (), *, wrt: str | Seque
     shown = components if is_vector else components[0]
     stream_plan = StreamPlan(components, [(p.text, tuple(p.wrt)) for p in wanted], variables=variables,
                              is_vector=is_vector, expression=symbolic.to_text(shown), dtype=dtype, device=device,
-                             timeout=timeout, symbolic_side=symbolic_side)
+                             timeout=timeout, symbolic_side=symbolic_side, engine=engine)
     stream_plan.read_as, stream_plan.notes = asked.read_as, asked.notes
     return stream_plan
 

@@ -144,13 +144,13 @@ def test_notation_errors(text, message):
 
 
 def test_order_limit():
-    with pytest.raises(LimitError, match="order 60 is above the limit"):
-        parse_partial("d60f/dx60", XY)
+    with pytest.raises(LimitError, match="order 460 is above the limit"):
+        parse_partial("d460f/dx460", XY)
     with pytest.raises(LimitError):
-        parse_partial("f_" + "x" * 51, XY)
+        parse_partial("f_" + "x" * 401, XY)
     with pytest.raises(LimitError):
-        parse_wrt(",".join(["x"] * 51))
-    assert parse_partial("d50f/dx50", XY).order == 50
+        parse_wrt(",".join(["x"] * 401))
+    assert parse_partial("d400f/dx400", XY).order == 400
 
 
 def test_leibniz_spelling_round_trips():
@@ -257,8 +257,8 @@ def test_prime_needs_exactly_one_variable(variables, message):
 
 
 def test_prime_order_limit():
-    with pytest.raises(LimitError, match="order 51"):
-        parse_partial("f" + "'" * 51, ["x"])
+    with pytest.raises(LimitError):  # order 401 (and longer than the 400 characters notation may have)
+        parse_partial("f" + "'" * 401, ["x"])
 
 
 def test_prime_through_the_api():

@@ -27,6 +27,10 @@ def diff(
     points: Optional[str] = options.Points,
     grid: Optional[str] = options.Grid,
     chunk_size: Optional[int] = options.ChunkSize,
+    output: Optional[str] = options.Output,
+    dask: Optional[str] = options.Dask,
+    engine: str = typer.Option("auto", "--engine", help="auto (nested reverse mode at low orders, Taylor mode "
+                               "above order 4), reverse or taylor."),
     debug: bool = options.Debug,
 ) -> None:
     """Partial derivatives of EXPRESSION, at each --at point, beside the exact symbolic answer.
@@ -47,16 +51,19 @@ def diff(
                 return tensor_stream.plan("diff", expression, partials or [], wrt=wrt, var=var, columns=columns,
                                           dtype=dtype, device=device, timeout=timeout, symbolic_side=not no_symbolic)
             return stream.plan_diff(expression, partials or [], wrt=wrt, dtype=dtype, device=device, timeout=timeout,
-                                    symbolic_side=not no_symbolic, names=names, latex=latex or None)
+                                    symbolic_side=not no_symbolic, names=names, latex=latex or None,
+                                    engine=engine)
 
         options.stream_points(make_plan, at=at, points=points, grid=grid, chunk_size=chunk_size, fmt=fmt,
-                              debug=debug)
+                              debug=debug, output=output, dask=dask)
+    options.refuse_output(output, dask)
     with reported_errors(debug):
         from pdiff import api
         from pdiff.render import diff as render
 
         report = api.derivative(expression, partials or [], wrt=wrt, at=at, dtype=dtype, device=device,
-                                timeout=timeout, symbolic_side=not no_symbolic, latex=latex or None, var=var)
+                                timeout=timeout, symbolic_side=not no_symbolic, latex=latex or None, var=var,
+                                engine=engine)
     options.write(options.resolved_format(fmt), table=lambda: render.table(report),
                   plain=lambda: render.plain(report), json=lambda: render.json_document(report),
                   jsonl=lambda: render.jsonl(report), csv=lambda: render.csv_text(report),
