@@ -147,17 +147,7 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
     if worker and outcome.finished and not outcome.error:
         _remember(_OUTCOMES, point_key, outcome)
 
-    derivatives, exact, simplest, kinks = {}, {}, {}, {}
-    for kind, k, *rest in outcome.messages if outcome else ():
-        if kind == "derivative":
-            derivatives[k] = rest[0]
-        elif kind == "simplified":
-            simplest[k] = rest[0]
-        elif kind == "kink":
-            kinks[k, rest[0]] = rest[1]
-        else:
-            exact[k, rest[0]] = (rest[1], rest[2])
-    derivatives.update(simplest)
+    derivatives, exact, kinks = messages_of(outcome)
     if known and symbolic_side:
         derivatives.update(known)
     elif worker and outcome.finished and len(derivatives) == len(entries) and not series:
@@ -172,6 +162,23 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
                else f"the symbolic side did not finish within {timeout:g} s")
     in_series = frozenset(k for k, entry in enumerate(entries) if any(p in series for _, _, p in entry))
     return Evaluation(derivatives, exact, autograd, function, kinks, device_name, missing, in_series)
+
+
+def messages_of(outcome) -> tuple[dict, dict, dict]:
+    """The symbolic worker's messages (symbolic.entry_jobs) as derivatives (k → text, simplified where that
+    finished), exact values ((k, j) → (text, float)) and kinks ((k, j) → why)."""
+    derivatives, exact, simplest, kinks = {}, {}, {}, {}
+    for kind, k, *rest in outcome.messages if outcome else ():
+        if kind == "derivative":
+            derivatives[k] = rest[0]
+        elif kind == "simplified":
+            simplest[k] = rest[0]
+        elif kind == "kink":
+            kinks[k, rest[0]] = rest[1]
+        else:
+            exact[k, rest[0]] = (rest[1], rest[2])
+    derivatives.update(simplest)
+    return derivatives, exact, kinks
 
 
 def outside_domain(ev: Evaluation, components: Sequence[int], j: int) -> str | None:

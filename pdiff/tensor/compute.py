@@ -154,18 +154,10 @@ class _Evaluation:  # the fields calculus.results_of and api.outside_domain read
 
 
 def _collect(worker, deadline: float, timeout: float) -> tuple[dict, dict, dict, str]:
-    derivatives, exact, simplest, kinks = {}, {}, {}, {}
+    from pdiff.api import messages_of
+
     outcome = worker.collect(deadline) if worker else None
-    for kind, k, *rest in outcome.messages if outcome else ():
-        if kind == "derivative":
-            derivatives[k] = rest[0]
-        elif kind == "simplified":
-            simplest[k] = rest[0]
-        elif kind == "kink":
-            kinks[k, rest[0]] = rest[1]
-        else:
-            exact[k, rest[0]] = (rest[1], rest[2])
-    derivatives.update(simplest)
+    derivatives, exact, kinks = messages_of(outcome)
     missing = (f"the symbolic side failed: {outcome.error}" if outcome and outcome.error
                else f"the symbolic side did not finish within {timeout:g} s")
     return derivatives, exact, kinks, missing
