@@ -130,6 +130,15 @@ class ExactOps(Ops):
         return _elementwise(_scalar_function(op), *args)
 
 
+def exact_components(program: Program, shapes: Mapping[str, tuple[int, ...]]) -> list[sp.Expr]:
+    """The expression in element symbols, its elements row-major (one for a scalar expression)."""
+    env = {name: element_symbols(name, shape) for name, shape in shapes.items()}
+    value = evaluate(program, env, ExactOps)
+    flat = list(value.flat) if isinstance(value, np.ndarray) else [value]
+    # numpy fills some entries with Python ints (the zeros of diag); everything else is already SymPy
+    return [sp.Integer(v) if isinstance(v, int) else v for v in flat]
+
+
 def element_symbols(name: str, shape: tuple[int, ...]):
     """The exact side's value of a variable: a real symbol per element, named W[0,1] (0-based)."""
     from pdiff.parse import symbol

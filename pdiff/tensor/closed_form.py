@@ -45,7 +45,7 @@ def _is_transpose(node: Node) -> bool:
 
 
 def _number(value) -> Number:
-    return Number(_AT, sp.sympify(value))
+    return Number(_AT, sp.Integer(value) if isinstance(value, int) else value)  # numbers pdiff made, never text
 
 
 ZERO, ONE = _number(0), _number(1)

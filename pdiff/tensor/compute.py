@@ -23,10 +23,9 @@ from pdiff.results import DiffReport, DiffResult, Status, TensorReport
 from pdiff.tensor import language, values
 from pdiff.tensor.backends import (
     MAX_SYMBOLIC_SIZE,
-    ExactOps,
     TorchOps,
-    element_symbols,
     evaluate,
+    exact_components,
 )
 from pdiff.tensor.shapes import (
     MAX_ELEMENTS_NUMERIC,
@@ -96,21 +95,23 @@ def setup(expression: str, at: Sequence = (), var=None, wrt_names: Sequence[str]
         if math.prod(shape) > MAX_ELEMENTS_NUMERIC:
             raise InputError(f"{name} has {math.prod(shape)} elements, more than {MAX_ELEMENTS_NUMERIC}")
         concrete[name] = tuple(int(s) for s in shape)
-    return Setup(program, points, concrete, inference, _exact_refusal(program, concrete, inference))
+    limit = exact_limit(program, concrete, inference)
+    return Setup(program, points, concrete, inference, f"the exact side is skipped: {limit}" if limit else None)
 
 
-def _exact_refusal(program: language.Program, shapes, inference: Inference) -> str | None:
+def exact_limit(program: language.Program, shapes, inference: Inference) -> str | None:
+    """Why the exact side would be too big (element count, det/inv beyond its size), or None."""
     count = sum(math.prod(s) for s in shapes.values())
     if count > MAX_ELEMENTS_EXACT:
-        return f"the exact side is skipped: {count} elements, more than {MAX_ELEMENTS_EXACT}"
+        return f"{count} elements, more than {MAX_ELEMENTS_EXACT}"
     stack = [program.root]
     while stack:
         node = stack.pop()
         if isinstance(node, language.Apply):
             if node.op in ("det", "logdet", "inv") and inference.shape(node.args[0])[0] > MAX_SYMBOLIC_SIZE:
                 size = inference.shape(node.args[0])[0]
-                return (f"the exact side is skipped: {node.op} of a {size}x{size} matrix (at most "
-                        f"{MAX_SYMBOLIC_SIZE}x{MAX_SYMBOLIC_SIZE} symbolically)")
+                return (f"{node.op} of a {size}x{size} matrix (at most {MAX_SYMBOLIC_SIZE}x{MAX_SYMBOLIC_SIZE} "
+                        "symbolically)")
             stack.extend(node.args)
         elif isinstance(node, language.Index):
             stack.append(node.base)
@@ -135,22 +136,8 @@ def scalar_function(s: Setup, env: dict, wrt: str, ops: TorchOps):
 
 def exact_jobs(program, shapes, partials, entries, points, simplify_seconds, alarm):
     """In the bounded worker: the expression in element symbols, then the scalar exact side on its elements."""
-    env = {name: element_symbols(name, shape) for name, shape in shapes.items()}
-    value = evaluate(program, env, ExactOps)
-    flat = list(value.flat) if hasattr(value, "flat") else [value]
-    components = [sp.sympify(v) for v in flat]
-    yield from symbolic.entry_jobs(components, partials, entries, points, simplify_seconds, alarm)
-
-
-@dataclass
-class _Evaluation:  # the fields calculus.results_of and api.outside_domain read
-    derivatives: dict
-    exact: dict
-    autograd: list
-    function: list | None
-    kinks: dict
-    device: str
-    missing: str
+    yield from symbolic.entry_jobs(exact_components(program, shapes), partials, entries, points, simplify_seconds,
+                                   alarm)
 
 
 def _collect(worker, deadline: float, timeout: float) -> tuple[dict, dict, dict, str]:
@@ -236,7 +223,9 @@ def compute(command: str, expression: str, *, wrt=None, at: Sequence = (), var=N
     derivatives, exact, kinks, missing = _collect(worker, deadline, timeout)
     if s.exact_refused:
         missing = s.exact_refused
-    ev = _Evaluation(derivatives, exact, autograd, function, kinks, device_name, missing)
+    from pdiff.api import Evaluation
+
+    ev = Evaluation(derivatives, exact, autograd, function, kinks, device_name, missing)
     labels = [values.point_text(p) for p in s.points]
     floats = [{k: float(sp.N(v, 17)) for k, v in values.flat_point(p).items()} for p in s.points]
     derivative, results, problems = calculus.results_of(ev, the_plan, floats, labels, outputs, dtype,
@@ -378,12 +367,12 @@ def parse_partials(texts: Sequence[str], wrt, s: Setup) -> list[tuple[str, tuple
             raise InputError(f"the partial {text!r} says order {order} but names {len(factors)} variables")
         wanted.append((text.strip(), tuple(reversed(factors))))
     if wrt:
-        names = language_split(wrt)
+        names = split_wrt(wrt)
         wanted.append((",".join(names), tuple(element_name(n, s)[0] for n in names)))
     return wanted
 
 
-def language_split(wrt) -> list[str]:
+def split_wrt(wrt) -> list[str]:
     from pdiff.parse import split_top_level
 
     parts = split_top_level(wrt) if isinstance(wrt, str) else list(wrt)
@@ -399,7 +388,7 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt=None, at: S
     if not timeout > 0:
         raise InputError("--timeout must be positive")
     deadline = time.monotonic() + timeout
-    bases = [re.sub(r"\[.*", "", n) for n in (language_split(wrt) if wrt else [])]
+    bases = [re.sub(r"\[.*", "", n) for n in (split_wrt(wrt) if wrt else [])]
     s = setup(expression, at, var, bases)
     if math.prod(s.output) != 1:
         raise InputError(f"diff needs a scalar function; {s.program.shown(s.program.root)!r} is "

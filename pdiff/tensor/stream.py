@@ -10,12 +10,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-import sympy as sp
-
 from pdiff import bounds
 from pdiff.errors import InputError
 from pdiff.tensor import compute, language, values
-from pdiff.tensor.backends import ExactOps, element_symbols, evaluate
+from pdiff.tensor.backends import exact_components
 from pdiff.tensor.shapes import elements, infer
 
 _ELEMENT_COLUMN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)(?:,([0-9]+))?\]")
@@ -59,18 +57,16 @@ def plan(command: str, expression: str, partials: Sequence[str] = (), *, wrt=Non
     found = shapes_from_columns(columns)
     declared = {n: s for n, s in values.declarations(var).items() if s is not None}
     shapes = {**found, **declared}
-    program = language.read(expression, set(shapes) | {re.sub(r"\[.*", "", n) for n in compute.language_split(wrt or "")})
+    program = language.read(expression, set(shapes) | {re.sub(r"\[.*", "", n) for n in compute.split_wrt(wrt or "")})
     for name in program.names:
         shapes.setdefault(name, ())
     inference = infer(program, shapes)
     concrete = {name: tuple(int(s) for s in inference.sizes.resolve(shapes[name])) for name in program.names}
     setup = compute.Setup(program, [], concrete, inference, None)
-    refused = compute._exact_refusal(program, concrete, inference)
-    if refused:
-        raise InputError(f"--points with vectors and matrices expands them element by element: {refused[24:]}")
-    env = {name: element_symbols(name, shape) for name, shape in concrete.items()}
-    value = evaluate(program, env, ExactOps)
-    flat = [sp.sympify(v) for v in (value.flat if hasattr(value, "flat") else [value])]
+    limit = compute.exact_limit(program, concrete, inference)
+    if limit:
+        raise InputError(f"--points with vectors and matrices expands them element by element: {limit}")
+    flat = exact_components(program, concrete)
     variables = [e for name in program.names for e in elements(name, concrete[name])]
     shown = language.to_text(program)
     if command == "diff":
