@@ -512,6 +512,8 @@ def _check_real(expr: sp.Expr, text: str) -> None:
     for node in sp.preorder_traversal(expr):
         if node.is_number and not node.is_Rational and node.is_real is False:
             shown = sp.sstr(node).replace("**", "^")
+            if len(shown) > 60:  # atanh(7^339) prints 330 digits: the message stays one short line
+                shown = f"{shown[:40]}...{shown[-15:]}"
             raise ParseError(f"a constant here is not a finite real number (its value is {shown}, with I = sqrt(-1)):"
                              " pdiff works over the reals", _shown(text))
 
