@@ -36,9 +36,10 @@ else:
                            **extra):
         from pdiff.cli import app as pdiff_app
 
-        if app is not pdiff_app or extra:
-            return _invoke(self, app, args, input, env, catch_exceptions, color, **extra)
         argv = shlex.split(args) if isinstance(args, str) else list(args or [])
+        if app is not pdiff_app or extra or any("\0" in arg for arg in argv):
+            # a NUL cannot be in a real process's argv (the fuzz tests feed it to the app in-process)
+            return _invoke(self, app, args, input, env, catch_exceptions, color, **extra)
         environment = dict(os.environ)
         for key, value in {**(self.env or {}), **(env or {})}.items():
             if value is None:
