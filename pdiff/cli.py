@@ -5,6 +5,7 @@ Heavy modules (torch, sympy, the engine) are imported inside commands, so `pdiff
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import traceback
@@ -33,10 +34,49 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _completion_shell() -> str:
+    from pdiff import completion
+
+    try:
+        return completion.detect_shell()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _show_completion(value: bool) -> None:
+    if value:
+        from pdiff import completion
+
+        typer.echo(completion.SCRIPTS[_completion_shell()], nl=False)
+        raise typer.Exit()
+
+
+def _install_completion(value: bool) -> None:
+    if value:
+        from pdiff import completion
+
+        shell = _completion_shell()
+        try:
+            changed = completion.install(shell)
+        except OSError as exc:
+            error_line(f"error: cannot install the completion script: {exc.strerror or exc}: {exc.filename}")
+            raise typer.Exit(1) from None
+        typer.echo(f"{shell} completion installed in {changed[0]}"
+                   + (f" (loaded from {changed[1]})" if len(changed) > 1 else ""))
+        typer.echo("It takes effect in a new terminal.")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
                                            help="Show the version and exit."),
+    install_completion: bool = typer.Option(
+        False, "--install-completion", callback=_install_completion, is_eager=True, expose_value=False,
+        help="Install Tab completion for your shell (bash, zsh or fish, from $SHELL)."),
+    show_completion: bool = typer.Option(
+        False, "--show-completion", callback=_show_completion, is_eager=True, expose_value=False,
+        help="Print the Tab-completion script for your shell (bash, zsh or fish, from $SHELL)."),
 ) -> None:
     """Partial derivatives of typed expressions at points, by autograd beside the exact symbolic answer.
 
@@ -121,6 +161,11 @@ def run() -> None:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     from pdiff.bounds import limit_process_memory
+
+    from pdiff import completion
+
+    if os.environ.get(completion.SHELL_VARIABLE):  # a Tab press, from the script --install-completion wrote
+        sys.exit(completion.answer(app))
 
     limit_process_memory()
     try:

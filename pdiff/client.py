@@ -48,7 +48,9 @@ DEFAULT_IDLE_SECONDS = 900.0
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 IMPORT_TIME_ENVIRONMENT = ("PYTHONPATH", "PYTHONHOME", "PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                            "CUDA_VISIBLE_DEVICES", "PYTORCH_ENABLE_MPS_FALLBACK")  # read when torch is imported
-_LIGHT_WORDS = ("-h", "--help", "--version")  # answered in ~0.1 s in-process: no server is started for them
+COMPLETION_VARIABLE = "_PDIFF_COMPLETE"  # completion.SHELL_VARIABLE, set by the scripts Tab runs
+# answered in ~0.1 s in-process: no server is started for them
+_LIGHT_WORDS = ("-h", "--help", "--version", "--install-completion", "--show-completion")
 _OFF, _ON = ("0", "off", "no", "false"), ("1", "on", "yes", "true")
 
 
@@ -289,6 +291,16 @@ def start_server(path: str, wait: float = START_SECONDS) -> socket.socket:
     raise ServerUnusable(f"the server did not start within {wait:g} s")
 
 
+def _start_in_background(path: str) -> None:
+    """Start a server without waiting for it (unless one is starting already)."""
+    try:
+        private_dir(create=True)
+        if _lock_is_free(path + ".lock"):
+            spawn_server(path)
+    except (ServerUnusable, OSError):
+        pass  # the call runs in-process anyway
+
+
 def _failed_marker(path: str) -> str:
     return path[:-len(".sock")] + ".failed"
 
@@ -496,6 +508,8 @@ def main() -> None:
         for attempt in range(2):
             sock = connect(path) if os.path.isdir(runtime_dir()) else None
             if sock is None:
+                if mode == "on" and os.environ.get(COMPLETION_VARIABLE) and not _recently_failed(path):
+                    _start_in_background(path)  # this Tab is answered here; the next ones by the server
                 if mode != "on" or _light(argv) or _recently_failed(path):
                     return _in_process()
                 private_dir(create=True)

@@ -524,3 +524,29 @@ def test_json_of_an_oversized_line_names_it_briefly():
     record = json.loads(out.getvalue())
     assert record["status"] == 2 and len(record["command"]) < 300
     assert record["errors"] == ["pdiff: error: the line is longer than 40,000 characters"]
+
+
+def test_completion_is_answered_by_the_server(shared_server):
+    tab = {"_PDIFF_COMPLETE": "bash", "_PDIFF_COMPLETE_LINE": "pdiff diff 'x^2 sin(y)' --at x=1,"}
+    before, fingerprint = shared_server.status()["served"], client.fingerprint()
+    served = shared_server.run(env=tab)
+    here = shared_server.run(env={**tab, "PDIFF_SERVER": "0"})
+    assert (served.returncode, served.stdout, served.stderr) == (here.returncode, here.stdout, here.stderr) == (
+        0, b"word:x=1,\nx=1,y=\n", b"")
+    _if_pdiff_unchanged(fingerprint)
+    assert shared_server.status()["served"] == before + 1
+
+
+def test_a_first_tab_is_answered_in_process_and_starts_a_server_for_the_next(server):
+    tab = {"_PDIFF_COMPLETE": "zsh", "_PDIFF_COMPLETE_LINE": "pdiff grad 'x y' --wrt "}
+    first = server.run(env=tab)
+    assert (first.returncode, first.stdout, first.stderr) == (0, b"word:\nx\ny\n", b"")
+    deadline = time.monotonic() + 60
+    while server.pid() is None and time.monotonic() < deadline:  # it was not waited for
+        time.sleep(0.1)
+    assert server.pid() is not None
+    fingerprint = client.fingerprint()
+    again = server.run(env=tab)
+    assert (again.returncode, again.stdout, again.stderr) == (0, b"word:\nx\ny\n", b"")
+    _if_pdiff_unchanged(fingerprint)
+    assert server.status()["served"] == 1
