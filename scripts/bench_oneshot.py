@@ -1,6 +1,6 @@
 """Benchmark one-shot `pdiff` calls through the resident server (issue 18): a bash loop of separate calls.
 
-    python scripts/bench_oneshot.py                # 50 calls through the server, in-process calls, --help, qalc
+    python scripts/bench_oneshot.py                # 50 calls through the server, in-process calls, --help, Tab, qalc
     python scripts/bench_oneshot.py --calls 100 --in-process 3
 
 Each call is a real process started by bash (`for i in ...; do pdiff diff ...; done`), as a user's script runs
@@ -101,6 +101,9 @@ def main() -> int:
             got = results(work / "server", len(argvs))
             mismatches = [i for i, (done, (out, err, rc)) in enumerate(zip(reference, got))
                           if (done.stdout, done.stderr, str(done.returncode).encode() + b"\n") != (out, err, rc)]
+        tab = {"_PDIFF_COMPLETE": "bash", "_PDIFF_COMPLETE_LINE": "pdiff diff 'x^2 sin(y) + y^3' --at x=1,"}
+        tab_server = timed(shlex.split(options.pdiff), {**env, **tab}, 10)
+        tab_off = timed(shlex.split(options.pdiff), {**off, **tab}, 3)
         help_server = timed(shlex.split(options.pdiff) + ["--help"], env, 5)
         help_off = timed(shlex.split(options.pdiff) + ["--help"], off, 5)
         qalc = qalc_loop(10)
@@ -118,6 +121,8 @@ def main() -> int:
     print(f"one call in-process (PDIFF_SERVER=0), mean of {len(sample)}: {inproc:.2f} s")
     print(f"pdiff --help, best of 5: {help_server * 1e3:.0f} ms with the server running, {help_off * 1e3:.0f} ms "
           f"in-process; target < 300 ms")
+    print(f"a Tab press (--at's next variable, read from the expression), best of 10: {tab_server * 1e3:.0f} ms "
+          f"through the server, {tab_off * 1e3:.0f} ms in-process (best of 3)")
     print(f"qalc, mean of 10: {qalc * 1e3:.0f} ms" if qalc else "qalc: not installed")
     print(f"outputs identical to in-process: {options.calls - len(mismatches)}/{options.calls}")
     return 1 if mismatches else 0

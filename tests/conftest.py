@@ -3,10 +3,11 @@
 By default no test may start a pdiff server (they would outlive the tests and answer later calls): PDIFF_SERVER=0
 for every subprocess, except where tests/test_server.py sets up a server of its own in a temporary directory.
 
-PDIFF_TEST_VIA_SERVER=1 runs the suite through one server instead (the second pass in CI): subprocesses use a
-server in a temporary runtime directory, and `CliRunner().invoke(app, ...)` runs `python -m pdiff` through it
-(stdout, stderr, exit status; `output` is stdout then stderr). The server is stopped when the session ends.
-Tests that monkeypatch pdiff's internals before invoking the app cannot see their patch in the server.
+PDIFF_TEST_VIA_SERVER=1 runs the CLI tests through one server instead (the second pass in CI, .ci/run): only
+the modules that run pdiff's CLI are collected; subprocesses use a server in a temporary runtime directory, and
+`CliRunner().invoke(app, ...)` runs `python -m pdiff` through it (stdout, stderr, exit status; `output` is stdout
+then stderr). The server is stopped when the session ends. Tests that monkeypatch pdiff's internals before
+invoking the app cannot see their patch in the server.
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ else:
                                     exit_code=done.returncode, exception=None)
 
     typer.testing.CliRunner.invoke = _invoke_via_server
+
+    def pytest_ignore_collect(collection_path, config):
+        """Only the modules that run pdiff's CLI (CliRunner, or `python -m pdiff` in a subprocess): the library
+        tests would run exactly as in the first pass, and so would test_server (servers of its own) and
+        test_hostile (its in-process launcher; test_server runs the corpus through a server)."""
+        if collection_path.name in ("test_server.py", "test_hostile.py"):
+            return True
+        if collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+            text = collection_path.read_text(encoding="utf-8")
+            return not ("CliRunner" in text or '"-m", "pdiff"' in text)
+        return None
 
     def pytest_sessionfinish(session, exitstatus):
         subprocess.run([sys.executable, "-m", "pdiff", "server", "stop"], check=False, capture_output=True, timeout=60)
