@@ -115,9 +115,10 @@ def _remember(cache: dict, key, value, size: int = 256) -> None:
 def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
              points: Sequence[dict[str, sp.Expr]], needed: Sequence[str], *, entries=None, dtype: str, device: str,
              timeout: float, deadline: float, symbolic_side: bool, memory_mb: int,
-             engine: str = "auto") -> Evaluation:
+             engine: str = "auto", simplify: bool = True) -> Evaluation:
     """Entries (linear combinations of partials of components; by default each (component, partial) alone,
     numbered c * len(partials) + p) at every point: autograd here, the exact side in a bounded worker.
+    `simplify=False` skips simplifying the derivatives, for a caller that will not show them.
 
     The worker is forked first, so SymPy runs on the other core while torch computes; it is killed at the deadline.
     """
@@ -127,11 +128,14 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
     series = taylor_api.series_partials(partials) if points else ()
     key = (tuple(components), tuple(map(tuple, partials)), tuple(map(tuple, entries)))
     point_key = (key, tuple(tuple(sorted(point.items())) for point in points))
-    cached = _OUTCOMES.get(point_key) if symbolic_side else None
     known = _DERIVATIVES.get(key) if not series else None
+    unsimplified = known is not None or not simplify  # the worker need not simplify (known, or not shown)
+    # outcomes are kept by whether the worker simplified: one that did not serves only when that is not needed
+    cached = (_OUTCOMES.get((point_key, True)) or (_OUTCOMES.get((point_key, False)) if unsimplified else None)
+              if symbolic_side else None)
     worker = None
     if symbolic_side and cached is None:
-        budget = 0.0 if known else SIMPLIFY_SECONDS  # 0: the worker skips simplification
+        budget = 0.0 if unsimplified else SIMPLIFY_SECONDS  # 0: the worker skips simplification
         # high orders at points (issue 14): exact values by Taylor series in mpmath, not SymPy's huge derivative
         job, more = (taylor_api.entry_jobs, (series,)) if series else (symbolic.entry_jobs, ())
         worker = bounds.start(job, tuple(components), tuple(map(tuple, partials)), entries,
@@ -145,12 +149,12 @@ def evaluate(components: Sequence[sp.Expr], partials: Sequence[tuple[str, ...]],
         raise
     outcome = worker.collect(deadline) if worker else cached
     if worker and outcome.finished and not outcome.error:
-        _remember(_OUTCOMES, point_key, outcome)
+        _remember(_OUTCOMES, (point_key, not unsimplified), outcome)
 
     derivatives, exact, kinks = messages_of(outcome)
     if known and symbolic_side:
         derivatives.update(known)
-    elif worker and outcome.finished and len(derivatives) == len(entries) and not series:
+    elif worker and outcome.finished and len(derivatives) == len(entries) and not series and simplify:
         _remember(_DERIVATIVES, key, dict(derivatives))
     autograd = None
     if numeric is not None:
@@ -228,11 +232,13 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
                at: Sequence[str | Mapping[str, object]] = (), dtype: str = "float64", device: str = "auto",
                timeout: float = bounds.DEFAULT_TIMEOUT, symbolic_side: bool = True,
                memory_mb: int = bounds.DEFAULT_MEMORY_MB, latex: bool | None = None,
-               var: str | Sequence[str] | None = None, engine: str = "auto") -> DiffReport:
+               var: str | Sequence[str] | None = None, engine: str = "auto", simplify: bool = True) -> DiffReport:
     """Partial derivatives of `expression` at the points `at`, by autograd beside the exact symbolic answer.
 
     `var`: multi-letter names to read whole (`--var rate`), beside those named in `at` and `wrt`.
     `engine`: auto (nested reverse mode at low orders, Taylor mode above pdiff.taylor.CROSSOVER), reverse or taylor.
+    `simplify=False`: the derivatives as SymPy gives them, not simplified (values and verdicts are the same), for
+    output that does not show them (plain lines at points); it saves up to SIMPLIFY_SECONDS.
 
     >>> report = derivative("x^2*y + x*y^2", ["d2f/dxdy"], at=["x=2,y=3"])
     >>> report.results[0].autograd
@@ -274,7 +280,8 @@ def derivative(expression: str, partials: Sequence[str] = (), *, wrt: str | Sequ
         raise InputError("nothing to compute: give a point with --at, or drop --no-symbolic")
     notes += _high_orders(wanted, points, symbolic_side, engine)
     ev = evaluate(components, [p.wrt for p in wanted], evaluated, needed, dtype=dtype, device=device, timeout=timeout,
-                  deadline=deadline, symbolic_side=symbolic_side, memory_mb=memory_mb, engine=engine)
+                  deadline=deadline, symbolic_side=symbolic_side, memory_mb=memory_mb, engine=engine,
+                  simplify=simplify)
     if filled:
         ev.function = None  # f at the stand-in value says nothing about the user's point
 

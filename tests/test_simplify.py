@@ -171,3 +171,21 @@ def test_results_are_cached_per_subexpression():
     start = time.perf_counter()
     assert symbolic.simplified(raw, time.monotonic() + 5.0, bounds.alarm) == first
     assert time.perf_counter() - start < 0.05
+
+
+def test_unshown_derivatives_are_not_simplified_and_answers_are_unchanged():
+    """`pdiff diff ... --at ... --format plain` prints values only: it asks for no simplification (api's
+    simplify=False), and the values, exact values and verdicts are those of the simplified run."""
+    from pdiff import api
+
+    expression = "atan(y/x)"
+    x, y = symbol("x"), symbol("y")
+    oracle = (y**2 - x**2) / (x**2 + y**2) ** 2  # d2f/dxdy, worked by hand
+    plain = api.derivative(expression, ["d2f/dxdy"], at=["x=1.3,y=1.85"], simplify=False).results[0]
+    shown = api.derivative(expression, ["d2f/dxdy"], at=["x=1.3,y=1.85"]).results[0]
+    assert (plain.autograd, plain.exact, plain.value, plain.status) == (
+        shown.autograd, shown.exact, shown.value, shown.status)
+    assert plain.value == pytest.approx(float(oracle.subs({x: 1.3, y: 1.85})), rel=1e-14)
+    for text in (plain.derivative, shown.derivative):
+        assert sp.simplify(parse(text) - oracle) == 0
+    assert sp.count_ops(parse(plain.derivative)) > sp.count_ops(parse(shown.derivative))  # simplified only when shown

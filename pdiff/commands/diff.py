@@ -61,9 +61,10 @@ def diff(
         from pdiff import api
         from pdiff.render import diff as render
 
+        # plain lines at points show values only: the derivatives need no simplifying
         report = api.derivative(expression, partials or [], wrt=wrt, at=at, dtype=dtype, device=device,
                                 timeout=timeout, symbolic_side=not no_symbolic, latex=latex or None, var=var,
-                                engine=engine)
+                                engine=engine, simplify=not (at and options.resolved_format(fmt) == "plain"))
     options.write(options.resolved_format(fmt), table=lambda: render.table(report),
                   plain=lambda: render.plain(report), json=lambda: render.json_document(report),
                   jsonl=lambda: render.jsonl(report), csv=lambda: render.csv_text(report),
