@@ -26,6 +26,7 @@ The server process itself:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import fcntl
 import gc
@@ -641,8 +642,6 @@ class _Inline:
 
 def warm_up() -> None:
     """Import everything a request needs and run the pure-Python parts once (no torch operation: see above)."""
-    import contextlib
-
     import sympy  # noqa: F401
     import torch  # noqa: F401
 
@@ -651,6 +650,9 @@ def warm_up() -> None:
     from pdiff.cli import app, expressions_not_options
 
     _import_all(pdiff)
+    # the one Click command every child uses, built first so that the warm calls below fill its lazy state
+    # (Typer builds a pydantic adapter per parameter on first use: ~7 ms a call when each child did it)
+    _build_once(app)
 
     start = bounds.start
     bounds.start = lambda function, *args, memory_mb=0: _Inline(function, args)
@@ -663,9 +665,24 @@ def warm_up() -> None:
                     pass
     finally:
         bounds.start = start
-    _build_once(app)
+    _warm_exact_values()
     gc.collect()
     gc.freeze()  # children then copy no page for the collector's sake
+
+
+def _warm_exact_values() -> None:
+    """The symbolic side at a point (exact values, kink limits), which the warm calls above leave out (a call with
+    --at would run torch here): the worker's first exact value in a child cost ~10 ms of SymPy's lazy set-up."""
+    import sympy as sp
+
+    from pdiff import bounds, symbolic
+    from pdiff.parse import parse
+
+    expression = parse("exp(x y) sin(x + y^2) + atan(y/x) + sqrt(x^2 + y^2) ln(1 + x^2 y^2) + abs(x - y)")
+    point = {"x": sp.Rational(13, 10), "y": sp.Rational(37, 20)}
+    entries = symbolic.identity_entries(1, 2)
+    with contextlib.suppress(Exception):  # warming is an optimisation, never a reason not to serve
+        list(symbolic.entry_jobs([expression], [("x",), ("y", "x")], entries, [point], 0.0, bounds.alarm))
 
 
 def _import_all(package) -> None:
