@@ -13,7 +13,8 @@ dropped; then textbook exercises (TEXTBOOK). Each figure is measured in this one
 Per answer: the time to simplify one derivative (caches of pdiff.simplify emptied before each, so no answer borrows
 another's work) and the whole symbolic job as the worker runs it (derivative, exact value at the point, then
 simplification within pdiff.api.SIMPLIFY_SECONDS). The shell: the corpus's first 100 questions as `diff` lines
-through one `python -m pdiff shell` process (PDIFF_SERVER=0), with the new strategy, with the old one patched in,
+through one `python -m pdiff shell` process (PDIFF_SERVER=0), with the new strategy, with the old one patched in
+(both --format json, which shows the simplified derivative), as plain lines (values only: nothing is simplified)
 and with --no-symbolic.
 """
 
@@ -212,6 +213,8 @@ def shell_run(lines: list[str], strategy: str) -> tuple[float, int]:
         command = [sys.executable, "-m", "pdiff", "shell"]
     if strategy == "no-symbolic":
         lines = [line + " --no-symbolic" for line in lines]
+    # JSON shows the derivative, so it is simplified; plain lines at points show values only, and skip it
+    lines = [line + (" --format plain" if strategy in ("plain", "no-symbolic") else " --format json") for line in lines]
     start = time.perf_counter()
     done = subprocess.run(command, input="\n".join(lines) + "\n", capture_output=True, text=True, cwd=ROOT, env=env)
     return time.perf_counter() - start, done.returncode
@@ -275,9 +278,10 @@ def main() -> None:
     if args.no_shell:
         return
     lines = shell_lines(items)
-    print(f"\n{len(lines)} questions through one `pdiff shell` process (diff with --at, symbolic side on):")
+    print(f"\n{len(lines)} questions through one `pdiff shell` process (diff with --at; new and old: --format json, "
+          "which shows the simplified derivative; plain: values only, no simplification):")
     figures = {}
-    for strategy in ("new", "no-symbolic") + (() if args.no_old_shell else ("old",)):
+    for strategy in ("new", "plain", "no-symbolic") + (() if args.no_old_shell else ("old",)):
         seconds, code = shell_run(lines, strategy)
         figures[strategy] = seconds
         print(f"  {strategy:12s} {seconds:6.2f} s wall (exit status {code})")
