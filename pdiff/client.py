@@ -449,6 +449,8 @@ def run_via_server(argv: list[str], sock: socket.socket) -> int | None:
         return "restart"
     if kind == "E":
         return None
+    if kind == "X":  # the child ended before the server said it had the request (a quick error): both are true
+        return _die_like(json.loads(payload))
     if kind != "A":
         raise ServerUnusable(f"unexpected reply {kind!r}")
     signals = _Signals()

@@ -550,3 +550,32 @@ def test_a_first_tab_is_answered_in_process_and_starts_a_server_for_the_next(ser
     assert (again.returncode, again.stdout, again.stderr) == (0, b"word:\nx\ny\n", b"")
     _if_pdiff_unchanged(fingerprint)
     assert server.status()["served"] == 1
+
+
+def test_an_answer_that_overtakes_the_acceptance_is_taken():
+    """The child writes its exit status on the connection the server acknowledges on; a request that fails at
+    once (a parse error) can end before the server's 'accepted' frame is sent (seen in CI): the status counts."""
+    import threading
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def server_side():
+        header, _fds, _flags, _ = socket.recv_fds(theirs, client.HEADER.size, 8)
+        _magic, size = client.HEADER.unpack(header)
+        data = b""
+        while len(data) < size:
+            data += theirs.recv(size - len(data))
+        assert json.loads(data)["argv"] == ["diff", "sympify(x)"]
+        status = json.dumps(2).encode()
+        theirs.sendall(client.FRAME.pack(b"X", len(status)) + status)
+        pid = json.dumps(12345).encode()
+        theirs.sendall(client.FRAME.pack(b"A", len(pid)) + pid)
+
+    thread = threading.Thread(target=server_side)
+    thread.start()
+    try:
+        assert client.run_via_server(["diff", "sympify(x)"], ours) == 2
+    finally:
+        thread.join(10)
+        ours.close()
+        theirs.close()
