@@ -160,9 +160,8 @@ def run() -> None:
     # a closed pipe (`pdiff ... | head -1`) ends the process quietly, as for other Unix tools
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    from pdiff.bounds import limit_process_memory
-
     from pdiff import completion
+    from pdiff.bounds import limit_process_memory
 
     if os.environ.get(completion.SHELL_VARIABLE):  # a Tab press, from the script --install-completion wrote
         sys.exit(completion.answer(app))
