@@ -4,7 +4,7 @@ The installed script calls `pdiff` with `_PDIFF_COMPLETE=<shell>` and the comman
 `_PDIFF_COMPLETE_LINE`; pdiff answers with the word it read under the cursor (`word:<text>`) and then either the
 candidates, one per line, or `:files` (let the shell complete a file name). Each candidate is the whole shell word;
 the bash script trims what bash counts as earlier words (it splits at `=` and `:`), and no space is added after a
-candidate ending in `=`, `,` or `(` (more is to come: `--at x=`, `--wrt x,`, `sin(`).
+candidate ending in `=`, `,` or `(`, where the user types on (`--at x=`, `--wrt x,`, `sin(`).
 
 Commands and option names come from the Click command tree; option values, function names inside an expression
 and the variables of the expression already typed from the completers below, chosen by parameter name. Reading the
@@ -159,26 +159,12 @@ def _takes_value(param) -> bool:
     return not (getattr(param, "is_flag", False) or getattr(param, "count", False))
 
 
-def candidates(root, words: list[str], incomplete: str) -> list[str]:
-    """The candidates for `incomplete`, after `words` (the program name first) on the command tree `root`."""
-    from pdiff.cli import expressions_not_options
-
-    command, rest = root, list(words[1:])
-    while hasattr(command, "commands"):  # a group: skip its options, find the subcommand
-        while rest and rest[0].startswith("-"):
-            rest.pop(0)
-        if not rest:
-            if incomplete.startswith("-"):
-                return _option_names(command, incomplete)
-            return [name for name, sub in command.commands.items() if name.startswith(incomplete) and not sub.hidden]
-        command = command.commands.get(rest.pop(0))
-        if command is None:
-            return []
-    options = {name: p for p in command.params if p.param_type_name == "option" for name in (*p.opts, *p.secondary_opts)}
-    arguments = [p for p in command.params if p.param_type_name == "argument"]
+def _typed_so_far(words: list[str], options: dict, arguments: list) -> tuple[dict, list[str], object, bool]:
+    """The words after the command as Click would read them: the values by parameter name, the positional words,
+    the option still waiting for its value (or None) and whether `--` was typed."""
     params: dict = {}
     positional, awaiting, only_positional = [], None, False
-    for word in rest:
+    for word in words:
         name = word.split("=", 1)[0]
         if awaiting is not None:
             params.setdefault(awaiting.name, []).append(word)
@@ -198,6 +184,28 @@ def candidates(root, words: list[str], incomplete: str) -> list[str]:
             break
         if i < len(positional):
             params[argument.name] = positional[i]
+    return params, positional, awaiting, only_positional
+
+
+def candidates(root, words: list[str], incomplete: str) -> list[str]:
+    """The candidates for `incomplete`, after `words` (the program name first) on the command tree `root`."""
+    from pdiff.cli import expressions_not_options
+
+    command, rest = root, list(words[1:])
+    while hasattr(command, "commands"):  # a group: skip its options, find the subcommand
+        while rest and rest[0].startswith("-"):
+            rest.pop(0)
+        if not rest:
+            if incomplete.startswith("-"):
+                return _option_names(command, incomplete)
+            return [name for name, sub in command.commands.items() if name.startswith(incomplete) and not sub.hidden]
+        command = command.commands.get(rest.pop(0))
+        if command is None:
+            return []
+    options = {name: p for p in command.params if p.param_type_name == "option"
+               for name in (*p.opts, *p.secondary_opts)}
+    arguments = [p for p in command.params if p.param_type_name == "argument"]
+    params, positional, awaiting, only_positional = _typed_so_far(rest, options, arguments)
     prefix = ""
     if awaiting is not None:
         param = awaiting
