@@ -206,7 +206,10 @@ def _definition(lhs: str, rhs: str) -> tuple[str, tuple[str, ...] | None] | None
 
 _D = r"[d∂]"
 _ORDER = r"(?:\s*\^?\s*\(?\s*(\d+)\s*\)?)?"
-_OPERATOR = re.compile(rf"\s*({_D}){_ORDER}\s*/\s*((?:\s*{_D}\s*[A-Za-z][A-Za-z0-9_]*(?:\s*\^?\s*\(?\d+\)?)?)+)")
+# a variable's order comes after ^ (dx^2; dx2 is read as the name x2 and resolved later): `d/dx (2x)` and
+# `d/dx 2x` are not dx to the order 2
+_OPERATOR = re.compile(rf"\s*({_D}){_ORDER}\s*/\s*((?:\s*{_D}\s*[A-Za-z][A-Za-z0-9_]*"
+                       rf"(?:\s*\^\s*(?:\(\s*\d+\s*\)|\d+))?)+)")
 _INNER_OPERATOR = re.compile(rf"(?<![A-Za-z0-9_]){_D}\s*(?:\^?\s*\d+)?\s*/\s*{_D}\s*[A-Za-z]|∂")
 _LEIBNIZ_FRACTION = re.compile(rf"(?<![A-Za-z0-9_]){_D}\s*(?:\^?\s*\d+)?\s*[A-Za-z][A-Za-z0-9_]*\s*/\s*{_D}\s*[A-Za-z]")
 _CLOSING = {"(": ")", "[": "]", "{": "}"}

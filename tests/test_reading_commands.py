@@ -208,6 +208,12 @@ def test_operator_frac_d_dx_left_right_brackets():
         (r"\frac{\partial^2}{\partial x \partial y}(x^2 y^3)", {"x": 2, "y": 3}, sp.diff(x**2 * y**3, x, y)),
         ("d/dx (x^3)", {"x": 2}, sp.diff(x**3, x)),
         ("∂/∂x (x y)", {"x": 2, "y": 5}, sp.diff(x * y, x)),
+        # a bracket or a number after the operator is not the order of dx (these were refused)
+        ("d/dx (2x)", {"x": 2}, sp.diff(2 * x, x)),
+        ("d/dx(2x)", {"x": 2}, sp.diff(2 * x, x)),
+        ("d/dx 2x", {"x": 2}, sp.diff(2 * x, x)),
+        ("d/dx (2 x + 1)", {"x": 2}, sp.diff(2 * x + 1, x)),
+        ("d^2/dx^2 (3x^4)", {"x": 2}, sp.diff(3 * x**4, x, 2)),
     ],
 )
 def test_operator_in_expression(text, point, want):
