@@ -24,12 +24,13 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from pdiff.render import FORMATS
+
 SHELLS = ("bash", "zsh", "fish")
 SHELL_VARIABLE, LINE_VARIABLE = "_PDIFF_COMPLETE", "_PDIFF_COMPLETE_LINE"
 FILES = ":files"
 MAX_LINE = 40_000  # characters: a longer command line is answered with nothing, before it is split
 MAX_SECOND_ORDER = 6  # variables up to which the second partials are offered (beyond that, the list is a wall)
-FORMATS = ("auto", "table", "plain", "json", "jsonl", "csv", "latex")
 _IDENTIFIER_TAIL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -124,7 +125,8 @@ COMPLETERS: dict[str, Callable[[dict, str], list[str]]] = {
     "partials": partials, "partial": partials,
     "at": assignments, "grid": assignments, "ranges": assignments,
     "wrt": wrt,
-    "fmt": choices(*FORMATS), "dtype": choices("float64", "float32"), "device": choices("auto", "cpu", "cuda", "mps"),
+    "fmt": choices(*FORMATS, "latex"),  # latex: as options.Format accepts it
+    "dtype": choices("float64", "float32"), "device": choices("auto", "cpu", "cuda", "mps"),
     "engine": choices("auto", "reverse", "taylor"),
 }
 FILE_METAVARS = ("FILE", "PATH")  # an option shown with one of these takes a file name
